@@ -1,0 +1,425 @@
+//! Log entries: typed, canonical CBOR, at most [`MAX_ENTRY_SIZE`] bytes.
+//!
+//! An entry is the two-element array `[kind, body]`; `body` is a map with small unsigned
+//! integer keys. The layout is written in CDDL in `schemas/cddl/entry.cddl`, and a test
+//! checks real encodings against it.
+//!
+//! Invariants (DESIGN.md §2):
+//! * **The log holds commitments, not personal data.** No entry kind has a field for a
+//!   holder code, a name or a field value; holders appear only as keyed pseudonyms.
+//! * An [`EncodedEntry`] can only be obtained by encoding a typed [`Entry`] or by decoding
+//!   bytes that are canonical, in range and of a known kind, so the sequencer, which takes
+//!   `EncodedEntry`, cannot be handed anything else.
+
+use crate::cbor::{self, CborError, MapBuilder, MapReader, ShapeError};
+use ciborium::value::Value;
+use thiserror::Error;
+
+/// Largest encoded entry. The C2SP tlog-tiles entry bundle prefixes each entry with a
+/// big-endian `uint16` length, so 65,535 bytes is the hard ceiling of the format.
+pub const MAX_ENTRY_SIZE: usize = 65_535;
+
+/// Milliseconds since the Unix epoch, UTC.
+pub type Millis = u64;
+
+/// The kinds of entry, with their stable wire numbers. Numbers are never reused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum EntryKind {
+    /// A principal's certificate registered or retired.
+    KeyEvent,
+    /// One verification decision, allow or deny.
+    AccessRecorded,
+}
+
+impl EntryKind {
+    /// The wire number of the kind.
+    ///
+    /// Numbers 1–3 and 5–6 are reserved for `CertificateIssued`, `StatusChanged`,
+    /// `PolicyPublished`, `ConsentGranted` and `ConsentRevoked` (DESIGN.md §4); until
+    /// their layouts are defined they decode as unknown kinds.
+    pub const fn code(self) -> u64 {
+        match self {
+            Self::KeyEvent => 4,
+            Self::AccessRecorded => 7,
+        }
+    }
+
+    /// The kind with this wire number, if this version defines it.
+    pub const fn from_code(code: u64) -> Option<Self> {
+        match code {
+            4 => Some(Self::KeyEvent),
+            7 => Some(Self::AccessRecorded),
+            _ => None,
+        }
+    }
+
+    /// A stable lowercase name, used in the HTTP API and in metrics.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::KeyEvent => "key_event",
+            Self::AccessRecorded => "access_recorded",
+        }
+    }
+}
+
+/// What happened to a principal's key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyAction {
+    /// The certificate is registered and its key may act in its role from now on.
+    Registered,
+    /// The key may no longer act; earlier statements stay valid.
+    Retired,
+}
+
+/// A principal's certificate registered or retired (DESIGN.md §4 `KeyEvent`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyEvent {
+    /// When the event took effect.
+    pub time: Millis,
+    /// Registered or retired.
+    pub action: KeyAction,
+    /// The principal's role, e.g. `ledger`, `issuer`, `department`.
+    pub role: String,
+    /// SHA-256 of the certificate's DER SubjectPublicKeyInfo: the key's stable identifier.
+    pub key_id: [u8; 32],
+    /// The DER certificate, on registration.
+    pub certificate: Option<Vec<u8>>,
+    /// The organisation's 统一社会信用代码, when the principal is an organisation.
+    pub organisation: Option<String>,
+}
+
+/// Allow or deny.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    /// The request was refused; nothing was disclosed.
+    Deny,
+    /// The request was answered.
+    Allow,
+}
+
+/// One verification decision (DESIGN.md §4 `AccessRecorded`). It names fields, never
+/// their values, and refers to the holder only through certificate identifiers and the
+/// consent used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessRecorded {
+    /// When the decision was made.
+    pub time: Millis,
+    /// The department's 统一社会信用代码.
+    pub department: String,
+    /// The department's operator (pseudonymous staff identifier).
+    pub operator: String,
+    /// The scenario code.
+    pub scenario: String,
+    /// The version of the scenario rule set in force.
+    pub policy_version: u64,
+    /// 申请事由: at most 200 characters.
+    pub purpose: String,
+    /// The department's case number.
+    pub case_number: String,
+    /// Digest of the consent consumed, when the scenario required one.
+    pub consent: Option<[u8; 32]>,
+    /// Identifiers of the certificates the decision touched.
+    pub certificates: Vec<String>,
+    /// Names of the fields disclosed or checked.
+    pub fields: Vec<String>,
+    /// The decision.
+    pub decision: Decision,
+    /// A stable reason code (`ok` on allow).
+    pub reason: String,
+    /// SHA-256 of the department's signed request.
+    pub request_digest: [u8; 32],
+}
+
+/// Longest purpose, in characters (DESIGN.md §4).
+pub const MAX_PURPOSE_CHARS: usize = 200;
+
+/// A typed log entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Entry {
+    /// See [`KeyEvent`].
+    KeyEvent(KeyEvent),
+    /// See [`AccessRecorded`].
+    AccessRecorded(AccessRecorded),
+}
+
+/// Why bytes are not a valid entry.
+#[derive(Debug, Error, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum EntryError {
+    /// Not canonical CBOR, or too large.
+    #[error(transparent)]
+    Cbor(#[from] CborError),
+    /// Not the two-element array `[kind, body]`.
+    #[error("an entry is the array [kind, body]")]
+    NotAnEntry,
+    /// A kind this version does not define.
+    #[error("unknown entry kind {0}")]
+    UnknownKind(u64),
+    /// The body does not match the layout of its kind.
+    #[error("{kind} body: {source}")]
+    Body {
+        /// The entry kind's name.
+        kind: &'static str,
+        /// What is wrong.
+        source: ShapeError,
+    },
+}
+
+// Size limits of individual fields, chosen well above any real value so that no single
+// field can crowd out the rest of a 64 KiB entry.
+const MAX_SHORT_TEXT: usize = 256;
+const MAX_PURPOSE_BYTES: usize = MAX_PURPOSE_CHARS * 4;
+const MAX_CERTIFICATE_DER: usize = 16 * 1024;
+const MAX_LIST_ITEMS: usize = 256;
+
+impl Entry {
+    /// The entry's kind.
+    pub fn kind(&self) -> EntryKind {
+        match self {
+            Self::KeyEvent(_) => EntryKind::KeyEvent,
+            Self::AccessRecorded(_) => EntryKind::AccessRecorded,
+        }
+    }
+
+    /// Encodes the entry canonically. Fails only when the result would exceed
+    /// [`MAX_ENTRY_SIZE`] or a field exceeds its limit, so that what is encoded always decodes.
+    pub fn encode(&self) -> Result<EncodedEntry, EntryError> {
+        let body = match self {
+            Self::KeyEvent(e) => MapBuilder::new()
+                .insert(1, cbor::uint(e.time))
+                .insert(
+                    2,
+                    cbor::uint(match e.action {
+                        KeyAction::Registered => 0,
+                        KeyAction::Retired => 1,
+                    }),
+                )
+                .insert(3, cbor::text(&e.role))
+                .insert(4, cbor::bytes(&e.key_id))
+                .insert_opt(5, e.certificate.as_deref().map(cbor::bytes))
+                .insert_opt(6, e.organisation.as_deref().map(cbor::text))
+                .build(),
+            Self::AccessRecorded(a) => MapBuilder::new()
+                .insert(1, cbor::uint(a.time))
+                .insert(2, cbor::text(&a.department))
+                .insert(3, cbor::text(&a.operator))
+                .insert(4, cbor::text(&a.scenario))
+                .insert(5, cbor::uint(a.policy_version))
+                .insert(6, cbor::text(&a.purpose))
+                .insert(7, cbor::text(&a.case_number))
+                .insert_opt(8, a.consent.as_ref().map(|c| cbor::bytes(c)))
+                .insert(9, cbor::text_array(&a.certificates))
+                .insert(10, cbor::text_array(&a.fields))
+                .insert(
+                    11,
+                    cbor::uint(match a.decision {
+                        Decision::Deny => 0,
+                        Decision::Allow => 1,
+                    }),
+                )
+                .insert(12, cbor::text(&a.reason))
+                .insert(13, cbor::bytes(&a.request_digest))
+                .build(),
+        };
+        let value = Value::Array(vec![cbor::uint(self.kind().code()), body]);
+        let bytes = cbor::encode(&value);
+        // Decoding what we encoded applies every field limit in one place, so an entry
+        // that could not be read back is never written.
+        EncodedEntry::decode(&bytes)?;
+        Ok(EncodedEntry {
+            bytes,
+            kind: self.kind(),
+        })
+    }
+
+    /// Decodes and validates an entry.
+    pub fn decode(bytes: &[u8]) -> Result<Self, EntryError> {
+        let value = cbor::decode_canonical(bytes, MAX_ENTRY_SIZE)?;
+        let Value::Array(mut parts) = value else {
+            return Err(EntryError::NotAnEntry);
+        };
+        if parts.len() != 2 {
+            return Err(EntryError::NotAnEntry);
+        }
+        let body = parts.pop().ok_or(EntryError::NotAnEntry)?;
+        let code = parts
+            .pop()
+            .and_then(cbor::as_uint)
+            .ok_or(EntryError::NotAnEntry)?;
+        let kind = EntryKind::from_code(code).ok_or(EntryError::UnknownKind(code))?;
+        let wrap = |source| EntryError::Body {
+            kind: kind.name(),
+            source,
+        };
+        let mut m = MapReader::new(body).map_err(wrap)?;
+        let entry = match kind {
+            EntryKind::KeyEvent => Self::KeyEvent(decode_key_event(&mut m).map_err(wrap)?),
+            EntryKind::AccessRecorded => Self::AccessRecorded(decode_access(&mut m).map_err(wrap)?),
+        };
+        m.finish().map_err(wrap)?;
+        Ok(entry)
+    }
+}
+
+fn decode_key_event(m: &mut MapReader) -> Result<KeyEvent, ShapeError> {
+    Ok(KeyEvent {
+        time: m.uint(1)?,
+        action: match m.uint(2)? {
+            0 => KeyAction::Registered,
+            1 => KeyAction::Retired,
+            _ => return Err(ShapeError::Invalid(2)),
+        },
+        role: m.text(3, MAX_SHORT_TEXT)?,
+        key_id: m.digest(4)?,
+        certificate: m.bytes_opt(5, MAX_CERTIFICATE_DER)?,
+        organisation: m.text_opt(6, MAX_SHORT_TEXT)?,
+    })
+}
+
+fn decode_access(m: &mut MapReader) -> Result<AccessRecorded, ShapeError> {
+    let time = m.uint(1)?;
+    let department = m.text(2, MAX_SHORT_TEXT)?;
+    let operator = m.text(3, MAX_SHORT_TEXT)?;
+    let scenario = m.text(4, MAX_SHORT_TEXT)?;
+    let policy_version = m.uint(5)?;
+    let purpose = m.text(6, MAX_PURPOSE_BYTES)?;
+    if purpose.chars().count() > MAX_PURPOSE_CHARS {
+        return Err(ShapeError::Invalid(6));
+    }
+    Ok(AccessRecorded {
+        time,
+        department,
+        operator,
+        scenario,
+        policy_version,
+        purpose,
+        case_number: m.text(7, MAX_SHORT_TEXT)?,
+        consent: m.digest_opt(8)?,
+        certificates: m.text_array(9, MAX_LIST_ITEMS, MAX_SHORT_TEXT)?,
+        fields: m.text_array(10, MAX_LIST_ITEMS, MAX_SHORT_TEXT)?,
+        decision: match m.uint(11)? {
+            0 => Decision::Deny,
+            1 => Decision::Allow,
+            _ => return Err(ShapeError::Invalid(11)),
+        },
+        reason: m.text(12, MAX_SHORT_TEXT)?,
+        request_digest: m.digest(13)?,
+    })
+}
+
+/// The canonical bytes of a valid entry, with its kind.
+///
+/// INVARIANT: `bytes` decode with [`Entry::decode`] to an entry of kind `kind`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EncodedEntry {
+    bytes: Vec<u8>,
+    kind: EntryKind,
+}
+
+impl EncodedEntry {
+    /// Validates bytes received from outside (or read back from storage).
+    pub fn decode(bytes: &[u8]) -> Result<Self, EntryError> {
+        let entry = Entry::decode(bytes)?;
+        Ok(Self {
+            bytes: bytes.to_vec(),
+            kind: entry.kind(),
+        })
+    }
+
+    /// The canonical bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// The canonical bytes, by value.
+    pub fn into_bytes(self) -> Vec<u8> {
+        self.bytes
+    }
+
+    /// The entry's kind.
+    pub fn kind(&self) -> EntryKind {
+        self.kind
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    pub(crate) fn sample_access() -> AccessRecorded {
+        AccessRecorded {
+            time: 1_764_000_000_000,
+            department: "11370200MB2850412X".into(),
+            operator: "op-7f3a".into(),
+            scenario: "QD-GZF-001".into(),
+            policy_version: 3,
+            purpose: "公共租赁住房申请资格审核".into(),
+            case_number: "QD-2025-000123".into(),
+            consent: Some([7; 32]),
+            certificates: vec![
+                "1.2.156.3005.2.11100000000013338W001.113702000000000000.0000001.001.K".into(),
+            ],
+            fields: vec!["name".into(), "marital_status".into()],
+            decision: Decision::Allow,
+            reason: "ok".into(),
+            request_digest: [9; 32],
+        }
+    }
+
+    #[test]
+    fn round_trips_both_kinds() {
+        let entries = [
+            Entry::AccessRecorded(sample_access()),
+            Entry::KeyEvent(KeyEvent {
+                time: 1,
+                action: KeyAction::Retired,
+                role: "issuer".into(),
+                key_id: [1; 32],
+                certificate: None,
+                organisation: Some("11370200MB2850412X".into()),
+            }),
+        ];
+        for e in entries {
+            let enc = e.encode().unwrap();
+            assert_eq!(enc.kind(), e.kind());
+            assert_eq!(Entry::decode(enc.as_bytes()).unwrap(), e);
+        }
+    }
+
+    #[test]
+    fn rejects_unknown_kind_and_fields() {
+        let mut bytes = Entry::AccessRecorded(sample_access())
+            .encode()
+            .unwrap()
+            .into_bytes();
+        // [kind, body]: the kind is the second byte.
+        bytes[1] = 0x01;
+        assert_eq!(Entry::decode(&bytes), Err(EntryError::UnknownKind(1)));
+
+        let body = MapBuilder::new().insert(1, cbor::uint(1)).build();
+        let v = Value::Array(vec![cbor::uint(4), body]);
+        assert!(matches!(
+            Entry::decode(&cbor::encode(&v)),
+            Err(EntryError::Body {
+                source: ShapeError::Missing(2),
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn rejects_overlong_purpose() {
+        let mut a = sample_access();
+        a.purpose = "事".repeat(MAX_PURPOSE_CHARS + 1);
+        assert!(matches!(
+            Entry::AccessRecorded(a).encode(),
+            Err(EntryError::Body {
+                source: ShapeError::Invalid(6),
+                ..
+            })
+        ));
+    }
+}

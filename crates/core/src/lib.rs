@@ -1,0 +1,34 @@
+//! Proofless core: the pure types of the ledger.
+//!
+//! This crate holds everything that must mean the same thing to the server, to a client
+//! SDK and to an auditor replaying the log on another machine:
+//!
+//! * [`entry`] — typed log entries in deterministic CBOR (RFC 8949 §4.2.1), at most
+//!   64 KiB, with decoding that refuses anything non-canonical;
+//! * [`merkle`] — RFC 9162 tree hashing and inclusion / consistency proofs;
+//! * [`tiles`] — C2SP `tlog-tiles` paths and entry bundles;
+//! * [`checkpoint`] — C2SP `tlog-checkpoint` signed notes with Ed25519.
+//!
+//! # Guarantees
+//! * `core` does no I/O: no files, no network, no clock, no randomness. Callers pass
+//!   time and seeds in, which keeps every function here deterministic and testable.
+//! * `core` knows nothing of HTTP, JSON or storage.
+//! * Input from outside never panics here: every decoder returns a typed error.
+//!
+//! # Example
+//! ```
+//! use proofless_core::{checkpoint::LedgerSigner, merkle::MemoryTree};
+//!
+//! let signer = LedgerSigner::from_seed("ledger.example/proofless/v1", [7; 32]).unwrap();
+//! let mut tree = MemoryTree::new();
+//! tree.push(b"first entry");
+//! let note = signer.sign_checkpoint(tree.size(), tree.root());
+//! let checkpoint = signer.verifier().verify_checkpoint(&note).unwrap();
+//! assert_eq!(checkpoint.size, 1);
+//! ```
+
+pub mod cbor;
+pub mod checkpoint;
+pub mod entry;
+pub mod merkle;
+pub mod tiles;
