@@ -1,0 +1,377 @@
+//! The public face of the log: open, append, read.
+
+use crate::metrics::LogMetrics;
+use crate::sequencer::{Job, Sequencer};
+use proofless_core::checkpoint::{LedgerSigner, LedgerVerifier};
+use proofless_core::entry::EncodedEntry;
+use proofless_core::merkle::{self, Hash};
+use proofless_core::tiles::{self, TileId};
+use proofless_store::{Store, StoreError};
+use std::collections::HashMap;
+use std::sync::Arc;
+use thiserror::Error;
+use tlog_tiles::HashReader;
+use tokio::sync::{mpsc, oneshot, watch};
+
+/// Tuning of the write path.
+#[derive(Debug, Clone)]
+pub struct LogConfig {
+    /// Most entries in one group-commit batch.
+    pub max_batch: usize,
+    /// Writers that may wait for the sequencer before `append` applies back-pressure.
+    pub queue: usize,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            max_batch: 8192,
+            queue: 65_536,
+        }
+    }
+}
+
+/// A signed checkpoint the log has published.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Published {
+    /// Tree size.
+    pub size: u64,
+    /// Root hash.
+    pub root: Hash,
+    /// The signed note (C2SP tlog-checkpoint).
+    pub note: Vec<u8>,
+}
+
+/// An entry durably appended and integrated.
+#[derive(Debug, Clone)]
+pub struct Appended {
+    /// The entry's index.
+    pub index: u64,
+    /// The checkpoint of the batch that wrote it; it covers the entry.
+    pub checkpoint: Arc<Published>,
+}
+
+/// An entry with its inclusion proof against a checkpoint.
+#[derive(Debug, Clone)]
+pub struct EntryWithProof {
+    /// Index.
+    pub index: u64,
+    /// Canonical entry bytes.
+    pub entry: Vec<u8>,
+    /// RFC 9162 inclusion proof against `checkpoint`.
+    pub proof: Vec<Hash>,
+    /// The checkpoint the proof is for.
+    pub checkpoint: Arc<Published>,
+}
+
+/// Why an append failed. Nothing was written in either case.
+#[derive(Debug, Error, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AppendError {
+    /// The store failed to commit the batch; the caller must fail closed.
+    #[error("the log could not durably append the entry")]
+    Unavailable,
+    /// The log is shutting down.
+    #[error("the log is closed")]
+    Closed,
+}
+
+/// Why the log could not be opened.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum OpenError {
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The stored checkpoint is not signed by this ledger's key, or is for another log.
+    #[error("the stored checkpoint is not signed by the configured ledger key")]
+    ForeignCheckpoint,
+    /// The stored checkpoint disagrees with the stored tree.
+    #[error("the stored checkpoint does not match the stored tree: {0}")]
+    Inconsistent(&'static str),
+}
+
+/// Why a read failed.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum ReadError {
+    /// Not (yet) in the log.
+    #[error("not in the log")]
+    NotFound,
+    /// The request does not describe anything that could exist (e.g. old > new).
+    #[error("invalid range")]
+    InvalidRange,
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The log: append entries, read them back with proofs.
+pub struct Log {
+    store: Arc<dyn Store>,
+    verifier: LedgerVerifier,
+    // Both are `Some` until drop, which closes the queue and joins the sequencer so that
+    // the store is released when the `Log` is gone.
+    tx: Option<mpsc::Sender<Job>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+    published: watch::Receiver<Arc<Published>>,
+    metrics: LogMetrics,
+}
+
+impl std::fmt::Debug for Log {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Log")
+            .field("origin", &self.verifier.name())
+            .field("size", &self.latest().size)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for Log {
+    fn drop(&mut self) {
+        drop(self.tx.take());
+        if let Some(t) = self.thread.take() {
+            // The sequencer finishes the batch in hand, then sees the closed queue.
+            let _ = t.join();
+        }
+    }
+}
+
+/// Reads stored hashes for the tlog algorithms.
+struct StoreReader<'a>(&'a dyn Store);
+
+impl HashReader for StoreReader<'_> {
+    fn read_hashes(&self, indexes: &[u64]) -> Result<Vec<Hash>, tlog_tiles::Error> {
+        self.0
+            .hashes(indexes)
+            .map(|v| v.into_iter().map(Hash).collect())
+            .map_err(|_| tlog_tiles::Error::IndexesNotInTree)
+    }
+}
+
+impl Log {
+    /// Opens the log on `store`, checks that the stored checkpoint is this ledger's and
+    /// matches the stored tree, and starts the sequencer thread.
+    pub fn open(
+        store: Arc<dyn Store>,
+        signer: LedgerSigner,
+        config: LogConfig,
+    ) -> Result<Self, OpenError> {
+        let verifier = signer.verifier();
+        let size = store.size()?;
+        let hash_count = store.hash_count()?;
+        if hash_count != tlog_tiles::stored_hash_count(size) {
+            return Err(OpenError::Inconsistent(
+                "hash count does not match the size",
+            ));
+        }
+        let root = tlog_tiles::tree_hash(size, &StoreReader(store.as_ref()))
+            .map_err(|_| OpenError::Inconsistent("tree hashes are missing"))?;
+        let published = match store.checkpoint()? {
+            Some(note) => {
+                let cp = verifier
+                    .verify_checkpoint(&note)
+                    .map_err(|_| OpenError::ForeignCheckpoint)?;
+                if cp.size != size {
+                    return Err(OpenError::Inconsistent(
+                        "checkpoint size differs from the log size",
+                    ));
+                }
+                if cp.root != root {
+                    return Err(OpenError::Inconsistent(
+                        "checkpoint root differs from the tree",
+                    ));
+                }
+                Published { size, root, note }
+            }
+            None if size == 0 => Published {
+                size: 0,
+                root: merkle::EMPTY_HASH,
+                note: signer.sign_checkpoint(0, merkle::EMPTY_HASH),
+            },
+            None => return Err(OpenError::Inconsistent("entries without a checkpoint")),
+        };
+        let metrics = LogMetrics::default();
+        metrics.tree_size.set(size as i64);
+        let (ptx, prx) = watch::channel(Arc::new(published));
+        let (tx, rx) = mpsc::channel(config.queue.max(1));
+        let seq = Sequencer {
+            store: store.clone(),
+            signer,
+            size,
+            hash_count,
+            cache: HashMap::new(),
+            max_batch: config.max_batch.max(1),
+            published: ptx,
+            metrics: metrics.clone(),
+        };
+        let thread = std::thread::Builder::new()
+            .name("proofless-sequencer".into())
+            .spawn(move || seq.run(rx))
+            .map_err(|e| OpenError::Store(StoreError::Backend(Box::new(e))))?;
+        Ok(Self {
+            store,
+            verifier,
+            tx: Some(tx),
+            thread: Some(thread),
+            published: prx,
+            metrics,
+        })
+    }
+
+    /// The log's origin (checkpoint key name).
+    pub fn origin(&self) -> &str {
+        self.verifier.name()
+    }
+
+    /// The checkpoint verifier key (C2SP vkey form).
+    pub fn vkey(&self) -> String {
+        self.verifier.vkey()
+    }
+
+    /// The verifier of this log's checkpoints.
+    pub fn verifier(&self) -> &LedgerVerifier {
+        &self.verifier
+    }
+
+    /// The log's metrics.
+    pub fn metrics(&self) -> &LogMetrics {
+        &self.metrics
+    }
+
+    /// Appends an entry; returns once it is durable, integrated and covered by a signed
+    /// checkpoint.
+    pub async fn append(&self, entry: EncodedEntry) -> Result<Appended, AppendError> {
+        let (reply, rx) = oneshot::channel();
+        let tx = self.tx.as_ref().ok_or(AppendError::Closed)?;
+        tx.send(Job {
+            bytes: entry.into_bytes(),
+            reply,
+        })
+        .await
+        .map_err(|_| AppendError::Closed)?;
+        rx.await.map_err(|_| AppendError::Closed)?
+    }
+
+    /// Appends an entry and returns it with its inclusion proof against the covering
+    /// checkpoint.
+    pub async fn append_with_proof(
+        &self,
+        entry: EncodedEntry,
+    ) -> Result<EntryWithProof, AppendError> {
+        let bytes = entry.as_bytes().to_vec();
+        let appended = self.append(entry).await?;
+        let proof = self
+            .inclusion_proof(appended.index, appended.checkpoint.size)
+            .map_err(|_| AppendError::Unavailable)?;
+        Ok(EntryWithProof {
+            index: appended.index,
+            entry: bytes,
+            proof,
+            checkpoint: appended.checkpoint,
+        })
+    }
+
+    /// The latest published checkpoint.
+    pub fn latest(&self) -> Arc<Published> {
+        self.published.borrow().clone()
+    }
+
+    /// Waits until a checkpoint of at least `size` is published.
+    pub async fn wait_for_size(&self, size: u64) -> Result<Arc<Published>, AppendError> {
+        let mut rx = self.published.clone();
+        let p = rx
+            .wait_for(|p| p.size >= size)
+            .await
+            .map_err(|_| AppendError::Closed)?;
+        Ok(p.clone())
+    }
+
+    /// Inclusion proof of `index` in the tree of `size` leaves.
+    pub fn inclusion_proof(&self, index: u64, size: u64) -> Result<Vec<Hash>, ReadError> {
+        if index >= size || size > self.latest().size {
+            return Err(ReadError::NotFound);
+        }
+        tlog_tiles::prove_record(size, index, &StoreReader(self.store.as_ref()))
+            .map_err(|_| ReadError::Store(StoreError::Corrupt("tree hashes missing for a proof")))
+    }
+
+    /// Entry `index` with its inclusion proof against the latest checkpoint.
+    pub fn entry(&self, index: u64) -> Result<EntryWithProof, ReadError> {
+        let checkpoint = self.latest();
+        if index >= checkpoint.size {
+            return Err(ReadError::NotFound);
+        }
+        let entry = self
+            .store
+            .entries(index, index + 1)?
+            .pop()
+            .ok_or(ReadError::NotFound)?;
+        let proof = self.inclusion_proof(index, checkpoint.size)?;
+        Ok(EntryWithProof {
+            index,
+            entry,
+            proof,
+            checkpoint,
+        })
+    }
+
+    /// Consistency proof from `old` to `new` (default: the latest size), with the
+    /// checkpoint current when it was made.
+    pub fn consistency(
+        &self,
+        old: u64,
+        new: Option<u64>,
+    ) -> Result<(u64, Vec<Hash>, Arc<Published>), ReadError> {
+        let checkpoint = self.latest();
+        let new = new.unwrap_or(checkpoint.size);
+        if old > new {
+            return Err(ReadError::InvalidRange);
+        }
+        if new > checkpoint.size {
+            return Err(ReadError::NotFound);
+        }
+        let proof =
+            merkle::consistency_proof(old, new, checkpoint.size, &StoreReader(self.store.as_ref()))
+                .map_err(|_| {
+                    ReadError::Store(StoreError::Corrupt("tree hashes missing for a proof"))
+                })?;
+        Ok((new, proof, checkpoint))
+    }
+
+    /// The contents of a tile or entry bundle, if the latest checkpoint covers it.
+    pub fn tile(&self, id: TileId) -> Result<Vec<u8>, ReadError> {
+        let size = self.latest().size;
+        match id.required_tree_size() {
+            Some(needed) if needed <= size => {}
+            _ => return Err(ReadError::NotFound),
+        }
+        match id {
+            TileId::Hashes {
+                level,
+                index,
+                width,
+            } => {
+                let t = tlog_tiles::Tile::new(
+                    tiles::TILE_HEIGHT,
+                    level,
+                    index,
+                    u32::from(width),
+                    false,
+                );
+                t.read_data(&StoreReader(self.store.as_ref())).map_err(|_| {
+                    ReadError::Store(StoreError::Corrupt("tree hashes missing for a tile"))
+                })
+            }
+            TileId::Entries { index, width } => {
+                let start = index * tiles::TILE_WIDTH;
+                let entries = self.store.entries(start, start + u64::from(width))?;
+                let mut bundle = Vec::with_capacity(entries.iter().map(|e| e.len() + 2).sum());
+                for e in &entries {
+                    tiles::push_bundle_entry(&mut bundle, e);
+                }
+                Ok(bundle)
+            }
+        }
+    }
+}

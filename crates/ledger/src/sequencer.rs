@@ -1,0 +1,181 @@
+//! The sequencer thread: group commit, integration and checkpoint signing in one step.
+
+use crate::log::{AppendError, Appended, Published};
+use crate::metrics::LogMetrics;
+use proofless_core::checkpoint::LedgerSigner;
+use proofless_core::merkle::Hash;
+use proofless_store::{Batch, Store};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Instant;
+use tlog_tiles::HashReader;
+use tokio::sync::{mpsc, oneshot, watch};
+
+/// One writer waiting for its entry to be sequenced.
+pub(crate) struct Job {
+    pub(crate) bytes: Vec<u8>,
+    pub(crate) reply: oneshot::Sender<Result<Appended, AppendError>>,
+}
+
+/// State owned by the sequencer thread.
+pub(crate) struct Sequencer {
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) signer: LedgerSigner,
+    pub(crate) size: u64,
+    pub(crate) hash_count: u64,
+    /// Hashes of the current frontier (the perfect subtrees that make up the tree), which
+    /// are all that integrating the next entries reads; plus, during a batch, the new ones.
+    pub(crate) cache: HashMap<u64, Hash>,
+    pub(crate) max_batch: usize,
+    pub(crate) published: watch::Sender<Arc<Published>>,
+    pub(crate) metrics: LogMetrics,
+}
+
+/// Reads hashes from the batch cache, falling back to the store.
+struct CachedReader<'a> {
+    cache: &'a HashMap<u64, Hash>,
+    store: &'a dyn Store,
+}
+
+impl HashReader for CachedReader<'_> {
+    fn read_hashes(&self, indexes: &[u64]) -> Result<Vec<Hash>, tlog_tiles::Error> {
+        let mut out = Vec::with_capacity(indexes.len());
+        for &i in indexes {
+            match self.cache.get(&i) {
+                Some(h) => out.push(*h),
+                None => {
+                    let h = self
+                        .store
+                        .hashes(&[i])
+                        .map_err(|_| tlog_tiles::Error::IndexesNotInTree)?;
+                    out.push(Hash(h[0]));
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl Sequencer {
+    /// Runs until every sender is gone.
+    pub(crate) fn run(mut self, mut rx: mpsc::Receiver<Job>) {
+        self.load_frontier();
+        while let Some(first) = rx.blocking_recv() {
+            let mut jobs = Vec::with_capacity(self.max_batch.min(1024));
+            jobs.push(first);
+            while jobs.len() < self.max_batch {
+                match rx.try_recv() {
+                    Ok(j) => jobs.push(j),
+                    Err(_) => break,
+                }
+            }
+            self.commit(jobs);
+        }
+    }
+
+    fn load_frontier(&mut self) {
+        self.cache.clear();
+        let idx = tlog_tiles::sub_tree_index(0, self.size, vec![]);
+        if let Ok(hs) = self.store.hashes(&idx) {
+            self.cache
+                .extend(idx.into_iter().zip(hs.into_iter().map(Hash)));
+        }
+        // On failure the cache stays empty and reads fall through to the store.
+    }
+
+    fn commit(&mut self, jobs: Vec<Job>) {
+        let started = Instant::now();
+        let (entries, replies): (Vec<Vec<u8>>, Vec<_>) =
+            jobs.into_iter().map(|j| (j.bytes, j.reply)).unzip();
+        match self.integrate_and_store(&entries) {
+            Ok(published) => {
+                let start = self.size;
+                self.size = published.size;
+                self.metrics.appended.inc_by(entries.len() as u64);
+                self.metrics.batches.inc();
+                self.metrics.batch_size.observe(entries.len() as f64);
+                self.metrics.tree_size.set(published.size as i64);
+                self.metrics
+                    .commit_seconds
+                    .observe(started.elapsed().as_secs_f64());
+                self.published.send_replace(published.clone());
+                for (index, reply) in (start..).zip(replies) {
+                    // A writer that gave up waiting is not an error: its entry is in.
+                    let _ = reply.send(Ok(Appended {
+                        index,
+                        checkpoint: published.clone(),
+                    }));
+                }
+            }
+            Err(()) => {
+                self.metrics.failed_batches.inc();
+                // Nothing of the batch was written (the store's commit is atomic): drop the
+                // hashes computed for it and reload the frontier from what is durable.
+                if let (Ok(size), Ok(hashes)) = (self.store.size(), self.store.hash_count()) {
+                    self.size = size;
+                    self.hash_count = hashes;
+                }
+                self.load_frontier();
+                for reply in replies {
+                    let _ = reply.send(Err(AppendError::Unavailable));
+                }
+            }
+        }
+    }
+
+    fn integrate_and_store(&mut self, entries: &[Vec<u8>]) -> Result<Arc<Published>, ()> {
+        let hashes_start = self.hash_count;
+        let mut new_hashes: Vec<[u8; 32]> = Vec::with_capacity(entries.len() * 2);
+        let mut n = self.size;
+        for e in entries {
+            let hs = {
+                let reader = CachedReader {
+                    cache: &self.cache,
+                    store: self.store.as_ref(),
+                };
+                tlog_tiles::stored_hashes(n, e, &reader).map_err(|err| {
+                    tracing::error!(error = %err, "integration could not read the frontier");
+                })?
+            };
+            for h in hs {
+                self.cache.insert(hashes_start + new_hashes.len() as u64, h);
+                new_hashes.push(h.0);
+            }
+            n += 1;
+        }
+        let root = {
+            let reader = CachedReader {
+                cache: &self.cache,
+                store: self.store.as_ref(),
+            };
+            tlog_tiles::tree_hash(n, &reader).map_err(|err| {
+                tracing::error!(error = %err, "could not compute the new root");
+            })?
+        };
+        let note = self.signer.sign_checkpoint(n, root);
+        self.store
+            .append(Batch {
+                start: self.size,
+                entries,
+                hashes_start,
+                hashes: &new_hashes,
+                checkpoint: &note,
+            })
+            .map_err(|err| {
+                tracing::error!(error = %err, "batch commit failed; every writer in it gets an error");
+            })?;
+        self.hash_count = hashes_start + new_hashes.len() as u64;
+        // Keep only the new frontier: it is all the next batch reads.
+        let frontier = tlog_tiles::sub_tree_index(0, n, vec![]);
+        let keep: HashMap<u64, Hash> = frontier
+            .into_iter()
+            .filter_map(|i| self.cache.get(&i).map(|h| (i, *h)))
+            .collect();
+        self.cache = keep;
+        Ok(Arc::new(Published {
+            size: n,
+            root,
+            note,
+        }))
+    }
+}

@@ -1,0 +1,287 @@
+//! Integration tests of the log on the real redb store.
+#![allow(clippy::unwrap_used)]
+
+use proofless_core::checkpoint::LedgerSigner;
+use proofless_core::entry::{AccessRecorded, Decision, EncodedEntry, Entry};
+use proofless_core::merkle::{self, MemoryTree};
+use proofless_core::tiles::{self, TileId};
+use proofless_ledger::{AppendError, Log, LogConfig, OpenError, ReadError};
+use proofless_store::{Batch, RedbStore, Store, StoreError};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+const ORIGIN: &str = "ledger.test.example/proofless/v1";
+
+fn signer() -> LedgerSigner {
+    LedgerSigner::from_seed(ORIGIN, [3; 32]).unwrap()
+}
+
+fn entry(i: u64) -> EncodedEntry {
+    Entry::AccessRecorded(AccessRecorded {
+        time: 1_700_000_000_000 + i,
+        department: "11370200MB2850412X".into(),
+        operator: format!("op-{i}"),
+        scenario: "QD-TEST".into(),
+        policy_version: 1,
+        purpose: "测试".into(),
+        case_number: format!("case-{i}"),
+        consent: None,
+        certificates: vec![],
+        fields: vec!["name".into()],
+        decision: Decision::Allow,
+        reason: "ok".into(),
+        request_digest: [i as u8; 32],
+    })
+    .encode()
+    .unwrap()
+}
+
+fn open(dir: &std::path::Path) -> Log {
+    let store = Arc::new(RedbStore::open(dir).unwrap());
+    Log::open(store, signer(), LogConfig::default()).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_appends_are_contiguous_durable_and_provable() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Arc::new(open(dir.path()));
+    let verifier = log.verifier().clone();
+    let mut tasks = Vec::new();
+    for w in 0..16u64 {
+        let log = log.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut got = Vec::new();
+            for i in 0..25u64 {
+                let e = entry(w * 1000 + i);
+                let a = log.append(e.clone()).await.unwrap();
+                // The covering checkpoint is signed and covers the index.
+                assert!(a.checkpoint.size > a.index);
+                got.push((a.index, e));
+            }
+            got
+        }));
+    }
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await.unwrap());
+    }
+    all.sort_by_key(|(i, _)| *i);
+    let indices: Vec<u64> = all.iter().map(|(i, _)| *i).collect();
+    assert_eq!(
+        indices,
+        (0..400).collect::<Vec<_>>(),
+        "indices contiguous from 0, none reissued"
+    );
+
+    let latest = log.latest();
+    assert_eq!(latest.size, 400);
+    verifier.verify_checkpoint(&latest.note).unwrap();
+    let mut tree = MemoryTree::new();
+    for (i, e) in &all {
+        let got = log.entry(*i).unwrap();
+        assert_eq!(got.entry, e.as_bytes());
+        merkle::verify_inclusion(
+            &got.proof,
+            latest.size,
+            latest.root,
+            *i,
+            merkle::leaf_hash(e.as_bytes()),
+        )
+        .unwrap();
+        tree.push(e.as_bytes());
+    }
+    assert_eq!(tree.root(), latest.root);
+
+    // Reopen: everything is still there and the checkpoint still matches the tree.
+    drop(log);
+    let log = open(dir.path());
+    assert_eq!(log.latest().size, 400);
+    assert_eq!(log.latest().root, tree.root());
+}
+
+#[tokio::test]
+async fn append_with_proof_returns_a_verifying_proof() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = open(dir.path());
+    for i in 0..5 {
+        let p = log.append_with_proof(entry(i)).await.unwrap();
+        assert_eq!(p.index, i);
+        merkle::verify_inclusion(
+            &p.proof,
+            p.checkpoint.size,
+            p.checkpoint.root,
+            i,
+            merkle::leaf_hash(&p.entry),
+        )
+        .unwrap();
+    }
+}
+
+#[tokio::test]
+async fn consistency_proofs_link_every_pair_of_sizes() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = open(dir.path());
+    let mut roots = vec![merkle::EMPTY_HASH];
+    for i in 0..20 {
+        let a = log.append(entry(i)).await.unwrap();
+        roots.push(a.checkpoint.root);
+    }
+    for old in 0..=20u64 {
+        for new in old..=20u64 {
+            let (n, proof, _) = log.consistency(old, Some(new)).unwrap();
+            assert_eq!(n, new);
+            merkle::verify_consistency(&proof, old, roots[old as usize], new, roots[new as usize])
+                .unwrap();
+        }
+    }
+    assert!(matches!(
+        log.consistency(5, Some(4)),
+        Err(ReadError::InvalidRange)
+    ));
+    assert!(matches!(
+        log.consistency(5, Some(21)),
+        Err(ReadError::NotFound)
+    ));
+}
+
+#[tokio::test]
+async fn tiles_hold_the_tree_and_entries() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = open(dir.path());
+    let mut tree = MemoryTree::new();
+    let mut bytes = Vec::new();
+    for i in 0..300 {
+        let e = entry(i);
+        tree.push(e.as_bytes());
+        bytes.push(e.as_bytes().to_vec());
+        log.append(e).await.unwrap();
+    }
+    // Full level-0 tile: the 256 leaf hashes.
+    let t = log
+        .tile(TileId::Hashes {
+            level: 0,
+            index: 0,
+            width: 256,
+        })
+        .unwrap();
+    assert_eq!(t.len(), 256 * 32);
+    for i in 0..256 {
+        assert_eq!(&t[i * 32..(i + 1) * 32], &merkle::leaf_hash(&bytes[i]).0);
+    }
+    // Partial tile and bundle for the tail; a full one does not exist yet.
+    let p = log
+        .tile(TileId::Hashes {
+            level: 0,
+            index: 1,
+            width: 44,
+        })
+        .unwrap();
+    assert_eq!(&p[..32], &merkle::leaf_hash(&bytes[256]).0);
+    assert!(matches!(
+        log.tile(TileId::Hashes {
+            level: 0,
+            index: 1,
+            width: 256
+        }),
+        Err(ReadError::NotFound)
+    ));
+    assert!(matches!(
+        log.tile(TileId::Hashes {
+            level: 0,
+            index: 1,
+            width: 45
+        }),
+        Err(ReadError::NotFound)
+    ));
+    // Level-1 partial tile of width 1 holds the root of the first 256 leaves.
+    let l1 = log
+        .tile(TileId::Hashes {
+            level: 1,
+            index: 0,
+            width: 1,
+        })
+        .unwrap();
+    assert_eq!(l1, tree.root_at(256).unwrap().0.to_vec());
+    let bundle = log
+        .tile(TileId::Entries {
+            index: 1,
+            width: 44,
+        })
+        .unwrap();
+    let parts = tiles::split_bundle(&bundle).unwrap();
+    assert_eq!(parts.len(), 44);
+    assert_eq!(parts[0], bytes[256].as_slice());
+}
+
+/// A store whose appends fail on demand: the log must fail closed and write nothing.
+struct Flaky {
+    inner: RedbStore,
+    fail: AtomicBool,
+}
+
+impl Store for Flaky {
+    fn size(&self) -> Result<u64, StoreError> {
+        self.inner.size()
+    }
+    fn hash_count(&self) -> Result<u64, StoreError> {
+        self.inner.hash_count()
+    }
+    fn append(&self, batch: Batch<'_>) -> Result<(), StoreError> {
+        if self.fail.load(Ordering::SeqCst) {
+            return Err(StoreError::Backend("injected failure".into()));
+        }
+        self.inner.append(batch)
+    }
+    fn entries(&self, s: u64, e: u64) -> Result<Vec<Vec<u8>>, StoreError> {
+        self.inner.entries(s, e)
+    }
+    fn hashes(&self, i: &[u64]) -> Result<Vec<[u8; 32]>, StoreError> {
+        self.inner.hashes(i)
+    }
+    fn checkpoint(&self) -> Result<Option<Vec<u8>>, StoreError> {
+        self.inner.checkpoint()
+    }
+}
+
+#[tokio::test]
+async fn a_failed_commit_fails_every_writer_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(Flaky {
+        inner: RedbStore::open(dir.path()).unwrap(),
+        fail: AtomicBool::new(false),
+    });
+    let log = Log::open(store.clone(), signer(), LogConfig::default()).unwrap();
+    log.append(entry(0)).await.unwrap();
+    store.fail.store(true, Ordering::SeqCst);
+    assert_eq!(
+        log.append(entry(1)).await.unwrap_err(),
+        AppendError::Unavailable
+    );
+    assert_eq!(log.latest().size, 1);
+    assert_eq!(store.size().unwrap(), 1);
+    store.fail.store(false, Ordering::SeqCst);
+    let a = log.append(entry(2)).await.unwrap();
+    assert_eq!(
+        a.index, 1,
+        "the failed index is not burnt: indices stay contiguous"
+    );
+    let mut tree = MemoryTree::new();
+    tree.push(entry(0).as_bytes());
+    tree.push(entry(2).as_bytes());
+    assert_eq!(a.checkpoint.root, tree.root());
+}
+
+#[tokio::test]
+async fn open_refuses_a_store_signed_by_another_key() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let log = open(dir.path());
+        log.append(entry(0)).await.unwrap();
+    }
+    let store = Arc::new(RedbStore::open(dir.path()).unwrap());
+    let other = LedgerSigner::from_seed(ORIGIN, [4; 32]).unwrap();
+    assert!(matches!(
+        Log::open(store, other, LogConfig::default()),
+        Err(OpenError::ForeignCheckpoint)
+    ));
+}

@@ -1,0 +1,147 @@
+//! The backend conformance suite: one set of checks that every [`Store`] backend must
+//! pass (the redb backend in this crate's tests; the PostgreSQL backend in its own).
+//!
+//! The suite panics on the first violation, naming the clause of the storage contract
+//! (crate documentation) it broke. It is ordinary library code rather than `#[cfg(test)]`
+//! so that backends in other crates can run it.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use crate::{Batch, Store, StoreError};
+
+/// How the suite gets stores of one backend.
+pub trait Backend {
+    /// The store type.
+    type S: Store;
+    /// A new, empty store.
+    fn create(&mut self) -> Self::S;
+    /// The same store opened again after `store` was dropped: what it held must persist.
+    fn reopen(&mut self, store: Self::S) -> Self::S;
+}
+
+fn entry(i: u64) -> Vec<u8> {
+    format!("entry {i}").into_bytes()
+}
+
+fn hash(i: u64) -> [u8; 32] {
+    let mut h = [0u8; 32];
+    h[..8].copy_from_slice(&i.to_be_bytes());
+    h[31] = 0xa5;
+    h
+}
+
+/// Appends entries `start..end` with two made-up hashes per entry.
+fn append_range<S: Store>(s: &S, start: u64, end: u64) -> Result<(), StoreError> {
+    let entries: Vec<Vec<u8>> = (start..end).map(entry).collect();
+    let hashes: Vec<[u8; 32]> = (start * 2..end * 2).map(hash).collect();
+    let cp = format!("checkpoint {end}\n").into_bytes();
+    s.append(Batch {
+        start,
+        entries: &entries,
+        hashes_start: start * 2,
+        hashes: &hashes,
+        checkpoint: &cp,
+    })
+}
+
+/// Runs every check against `backend`.
+pub fn run_all<B: Backend>(backend: &mut B) {
+    empty_store(backend);
+    append_and_read_back(backend);
+    refuses_gaps_and_overlaps(backend);
+    reads_outside_the_log_fail(backend);
+    survives_reopen(backend);
+    many_batches_stay_contiguous(backend);
+}
+
+/// A new store is empty and has no checkpoint.
+pub fn empty_store<B: Backend>(b: &mut B) {
+    let s = b.create();
+    assert_eq!(s.size().unwrap(), 0);
+    assert_eq!(s.hash_count().unwrap(), 0);
+    assert_eq!(s.checkpoint().unwrap(), None);
+    assert_eq!(s.entries(0, 0).unwrap(), Vec::<Vec<u8>>::new());
+}
+
+/// What was appended reads back unchanged, with the checkpoint of the batch.
+pub fn append_and_read_back<B: Backend>(b: &mut B) {
+    let s = b.create();
+    append_range(&s, 0, 3).unwrap();
+    assert_eq!(s.size().unwrap(), 3);
+    assert_eq!(s.hash_count().unwrap(), 6);
+    assert_eq!(s.entries(0, 3).unwrap(), vec![entry(0), entry(1), entry(2)]);
+    assert_eq!(s.entries(1, 2).unwrap(), vec![entry(1)]);
+    assert_eq!(s.hashes(&[5, 0]).unwrap(), vec![hash(5), hash(0)]);
+    assert_eq!(s.checkpoint().unwrap(), Some(b"checkpoint 3\n".to_vec()));
+}
+
+/// MUST refuse a batch that does not continue the log, and write nothing of it.
+pub fn refuses_gaps_and_overlaps<B: Backend>(b: &mut B) {
+    let s = b.create();
+    append_range(&s, 0, 2).unwrap();
+    for start in [0, 1, 3] {
+        match append_range(&s, start, start + 1) {
+            Err(StoreError::Conflict { expected: 2, got }) => assert_eq!(got, start),
+            other => panic!("batch at {start} on a log of 2: expected Conflict, got {other:?}"),
+        }
+    }
+    // Right entry index, wrong hash index.
+    let cp = b"c\n".to_vec();
+    let r = s.append(Batch {
+        start: 2,
+        entries: &[entry(2)],
+        hashes_start: 3,
+        hashes: &[hash(3)],
+        checkpoint: &cp,
+    });
+    assert!(
+        matches!(
+            r,
+            Err(StoreError::Conflict {
+                expected: 4,
+                got: 3
+            })
+        ),
+        "{r:?}"
+    );
+    assert_eq!(s.size().unwrap(), 2, "a refused batch must write nothing");
+    assert_eq!(s.hash_count().unwrap(), 4);
+    assert_eq!(s.checkpoint().unwrap(), Some(b"checkpoint 2\n".to_vec()));
+}
+
+/// Reads beyond the log fail with `NotFound`, never return short or invented data.
+pub fn reads_outside_the_log_fail<B: Backend>(b: &mut B) {
+    let s = b.create();
+    append_range(&s, 0, 2).unwrap();
+    assert!(matches!(s.entries(0, 3), Err(StoreError::NotFound(2))));
+    assert!(matches!(s.entries(5, 6), Err(StoreError::NotFound(5))));
+    assert!(matches!(s.hashes(&[0, 4]), Err(StoreError::NotFound(4))));
+}
+
+/// Everything appended survives closing and reopening.
+pub fn survives_reopen<B: Backend>(b: &mut B) {
+    let s = b.create();
+    append_range(&s, 0, 5).unwrap();
+    let s = b.reopen(s);
+    assert_eq!(s.size().unwrap(), 5);
+    assert_eq!(s.entries(0, 5).unwrap().len(), 5);
+    assert_eq!(s.checkpoint().unwrap(), Some(b"checkpoint 5\n".to_vec()));
+    append_range(&s, 5, 6).unwrap();
+    assert_eq!(s.size().unwrap(), 6);
+}
+
+/// Many batches of varying size keep indices contiguous from 0.
+pub fn many_batches_stay_contiguous<B: Backend>(b: &mut B) {
+    let s = b.create();
+    let mut n = 0;
+    for len in [1, 7, 1, 300, 2, 1000] {
+        append_range(&s, n, n + len).unwrap();
+        n += len;
+    }
+    let all = s.entries(0, n).unwrap();
+    assert_eq!(all.len() as u64, n);
+    for (i, e) in all.iter().enumerate() {
+        assert_eq!(e, &entry(i as u64));
+    }
+    let idx: Vec<u64> = (0..2 * n).collect();
+    assert_eq!(s.hashes(&idx).unwrap().len() as u64, 2 * n);
+}

@@ -1,0 +1,177 @@
+//! The embedded default backend, on redb (see `docs/decisions/0002-redb-not-sled.md`).
+//!
+//! # Layout (also in `docs/format.md`)
+//!
+//! One file, `<data>/ledger.redb`, with three tables:
+//!
+//! | table | key | value |
+//! |---|---|---|
+//! | `entries` | `u64` entry index | entry bytes (canonical CBOR) |
+//! | `hashes` | `u64` stored hash index | 32-byte node hash |
+//! | `meta` | `&str` name | `size` (u64 BE), `hashes` (u64 BE), `checkpoint` (signed note) |
+//!
+//! redb compares `u64` keys numerically, so both logs are written in key order: each
+//! batch appends at the right edge of its B-tree.
+//!
+//! # Life of a batch
+//! 1. `append` opens one write transaction (redb allows one writer at a time).
+//! 2. It reads `size` and `hashes` from `meta` *inside* that transaction and refuses a
+//!    batch that does not start there, so a stale writer can never overwrite.
+//! 3. It inserts the entries, the hashes, the new `size`, `hashes` and `checkpoint`.
+//! 4. It commits with `Durability::Immediate`: redb writes the pages, `fsync`s, flips the
+//!    commit slot and `fsync`s again. After `commit` returns the batch survives a crash;
+//!    before, a crash leaves the previous commit intact (redb's two-slot commit).
+
+use crate::{Batch, Store, StoreError};
+use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinition};
+use std::path::Path;
+
+const ENTRIES: TableDefinition<u64, &[u8]> = TableDefinition::new("entries");
+const HASHES: TableDefinition<u64, &[u8; 32]> = TableDefinition::new("hashes");
+const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
+
+const META_SIZE: &str = "size";
+const META_HASHES: &str = "hashes";
+const META_CHECKPOINT: &str = "checkpoint";
+
+/// File name of the database inside the data directory.
+pub const FILE_NAME: &str = "ledger.redb";
+
+/// The redb backend.
+#[derive(Debug)]
+pub struct RedbStore {
+    db: Database,
+}
+
+fn backend<E: std::error::Error + Send + Sync + 'static>(e: E) -> StoreError {
+    StoreError::Backend(Box::new(e))
+}
+
+fn read_u64(v: Option<redb::AccessGuard<'_, &[u8]>>) -> Result<u64, StoreError> {
+    match v {
+        None => Ok(0),
+        Some(g) => {
+            let b: [u8; 8] = g
+                .value()
+                .try_into()
+                .map_err(|_| StoreError::Corrupt("meta counter is not 8 bytes"))?;
+            Ok(u64::from_be_bytes(b))
+        }
+    }
+}
+
+impl RedbStore {
+    /// Opens (or creates) the store in directory `dir`, creating the directory if needed.
+    pub fn open(dir: &Path) -> Result<Self, StoreError> {
+        std::fs::create_dir_all(dir).map_err(backend)?;
+        let db = Database::create(dir.join(FILE_NAME)).map_err(backend)?;
+        // Create the tables up front so that readers never see "table does not exist".
+        let tx = db.begin_write().map_err(backend)?;
+        {
+            tx.open_table(ENTRIES).map_err(backend)?;
+            tx.open_table(HASHES).map_err(backend)?;
+            tx.open_table(META).map_err(backend)?;
+        }
+        tx.commit().map_err(backend)?;
+        Ok(Self { db })
+    }
+
+    fn meta_u64(&self, name: &str) -> Result<u64, StoreError> {
+        let tx = self.db.begin_read().map_err(backend)?;
+        let meta = tx.open_table(META).map_err(backend)?;
+        read_u64(meta.get(name).map_err(backend)?)
+    }
+}
+
+impl Store for RedbStore {
+    fn size(&self) -> Result<u64, StoreError> {
+        self.meta_u64(META_SIZE)
+    }
+
+    fn hash_count(&self) -> Result<u64, StoreError> {
+        self.meta_u64(META_HASHES)
+    }
+
+    fn append(&self, batch: Batch<'_>) -> Result<(), StoreError> {
+        let mut tx = self.db.begin_write().map_err(backend)?;
+        tx.set_durability(Durability::Immediate).map_err(backend)?;
+        {
+            let mut meta = tx.open_table(META).map_err(backend)?;
+            let size = read_u64(meta.get(META_SIZE).map_err(backend)?)?;
+            let hash_count = read_u64(meta.get(META_HASHES).map_err(backend)?)?;
+            if batch.start != size {
+                return Err(StoreError::Conflict {
+                    expected: size,
+                    got: batch.start,
+                });
+            }
+            if batch.hashes_start != hash_count {
+                return Err(StoreError::Conflict {
+                    expected: hash_count,
+                    got: batch.hashes_start,
+                });
+            }
+            let mut entries = tx.open_table(ENTRIES).map_err(backend)?;
+            for (i, e) in (size..).zip(batch.entries) {
+                entries.insert(i, e.as_slice()).map_err(backend)?;
+            }
+            let mut hashes = tx.open_table(HASHES).map_err(backend)?;
+            for (i, h) in (hash_count..).zip(batch.hashes) {
+                hashes.insert(i, h).map_err(backend)?;
+            }
+            let new_size = size + batch.entries.len() as u64;
+            let new_hashes = hash_count + batch.hashes.len() as u64;
+            meta.insert(META_SIZE, new_size.to_be_bytes().as_slice())
+                .map_err(backend)?;
+            meta.insert(META_HASHES, new_hashes.to_be_bytes().as_slice())
+                .map_err(backend)?;
+            meta.insert(META_CHECKPOINT, batch.checkpoint)
+                .map_err(backend)?;
+        }
+        // Dropping `tx` on an early return above aborts it: nothing is written.
+        tx.commit().map_err(backend)
+    }
+
+    fn entries(&self, start: u64, end: u64) -> Result<Vec<Vec<u8>>, StoreError> {
+        let tx = self.db.begin_read().map_err(backend)?;
+        let table = tx.open_table(ENTRIES).map_err(backend)?;
+        let mut out = Vec::with_capacity(end.saturating_sub(start).min(4096) as usize);
+        let mut expected = start;
+        for item in table.range(start..end).map_err(backend)? {
+            let (k, v) = item.map_err(backend)?;
+            if k.value() != expected {
+                return Err(StoreError::NotFound(expected));
+            }
+            out.push(v.value().to_vec());
+            expected += 1;
+        }
+        if expected < end {
+            return Err(StoreError::NotFound(expected));
+        }
+        Ok(out)
+    }
+
+    fn hashes(&self, indexes: &[u64]) -> Result<Vec<[u8; 32]>, StoreError> {
+        let tx = self.db.begin_read().map_err(backend)?;
+        let table = tx.open_table(HASHES).map_err(backend)?;
+        indexes
+            .iter()
+            .map(|&i| {
+                table
+                    .get(i)
+                    .map_err(backend)?
+                    .map(|g| *g.value())
+                    .ok_or(StoreError::NotFound(i))
+            })
+            .collect()
+    }
+
+    fn checkpoint(&self) -> Result<Option<Vec<u8>>, StoreError> {
+        let tx = self.db.begin_read().map_err(backend)?;
+        let meta = tx.open_table(META).map_err(backend)?;
+        Ok(meta
+            .get(META_CHECKPOINT)
+            .map_err(backend)?
+            .map(|g| g.value().to_vec()))
+    }
+}
