@@ -1,1 +1,173 @@
-//! placeholder
+//! The Proofless HTTP API (axum).
+//!
+//! Routes (all described in the OpenAPI document served at `/openapi.json` and committed
+//! as `docs/openapi.json`):
+//!
+//! * C2SP tlog-tiles: `GET /checkpoint`, `GET /tile/<L>/<N>[.p/<W>]`,
+//!   `GET /tile/entries/<N>[.p/<W>]` — tiles are immutable and cached for a year, the
+//!   checkpoint for one second;
+//! * `GET /v1/log`, `GET /v1/entries/{index}`, `GET /v1/proofs/consistency?old=&new=`;
+//! * `GET /healthz`, `GET /metrics`, `GET /openapi.json`.
+//!
+//! # Guarantees
+//! * Every error is RFC 9457 problem+json with a stable `code` ([`error::CODES`]);
+//!   malformed paths and parameters get 400 or 404, never a panic or a 500.
+//! * No handler echoes request data in an error, and the access log records the matched
+//!   route template, not the raw URL.
+//! * The server never blocks the async runtime on storage: store reads run on the
+//!   blocking pool, appends on the sequencer thread.
+
+pub mod error;
+mod routes;
+
+use axum::Router;
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::StatusCode;
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::get;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+use proofless_ledger::Log;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::timeout::TimeoutLayer;
+use utoipa::OpenApi;
+
+/// Largest request body accepted by any route.
+pub const MAX_BODY: usize = 1024 * 1024;
+/// Longest a request may take before it is answered 503 `timeout`.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct HttpLabels {
+    route: String,
+    method: String,
+    status: u16,
+}
+
+/// Shared state of the handlers.
+#[derive(Clone)]
+pub struct AppState {
+    log: Arc<Log>,
+    registry: Arc<Registry>,
+    requests: Family<HttpLabels, Counter>,
+    latency: Family<HttpLabels, Histogram>,
+}
+
+impl AppState {
+    /// State for a server of `log`, with its metrics registered.
+    pub fn new(log: Arc<Log>) -> Self {
+        let mut registry = Registry::default();
+        log.metrics().register(&mut registry);
+        let requests = Family::<HttpLabels, Counter>::default();
+        let latency = Family::<HttpLabels, Histogram>::new_with_constructor(|| {
+            Histogram::new(exponential_buckets(0.0005, 2.0, 14))
+        });
+        let http = registry.sub_registry_with_prefix("proofless_http");
+        http.register("requests", "HTTP requests by route template and status", requests.clone());
+        http.register("request_seconds", "HTTP request latency", latency.clone());
+        Self {
+            log,
+            registry: Arc::new(registry),
+            requests,
+            latency,
+        }
+    }
+}
+
+/// The OpenAPI description of every route.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Proofless",
+        description = "The ledger behind a no-proof city: signed electronic certificates and every access to them in an append-only, publicly verifiable Merkle log.",
+        license(name = "Apache-2.0", identifier = "Apache-2.0")
+    ),
+    paths(
+        routes::checkpoint,
+        routes::tile,
+        routes::log_info,
+        routes::entry,
+        routes::consistency,
+        routes::healthz,
+        routes::metrics,
+        routes::openapi_json,
+    ),
+    components(schemas(error::Problem)),
+    tags(
+        (name = "tlog-tiles", description = "C2SP tlog-tiles read API"),
+        (name = "log", description = "Entries and proofs"),
+        (name = "operations", description = "Health, metrics and this document"),
+    )
+)]
+pub struct ApiDoc;
+
+/// The OpenAPI document as pretty JSON, exactly as committed in `docs/openapi.json`.
+pub fn openapi_json() -> String {
+    let mut s = ApiDoc::openapi()
+        .to_pretty_json()
+        .unwrap_or_else(|_| String::from("{}"));
+    s.push('\n');
+    s
+}
+
+async fn record_metrics(State(s): State<AppState>, req: Request, next: Next) -> Response {
+    // The route template, never the raw path: raw paths could carry data.
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| "unmatched".to_owned());
+    let method = req.method().as_str().to_owned();
+    let started = Instant::now();
+    let resp = next.run(req).await;
+    let labels = HttpLabels {
+        route,
+        method,
+        status: resp.status().as_u16(),
+    };
+    s.requests.get_or_create(&labels).inc();
+    s.latency
+        .get_or_create(&labels)
+        .observe(started.elapsed().as_secs_f64());
+    resp
+}
+
+/// The API router.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/checkpoint", get(routes::checkpoint))
+        .route("/tile/{*path}", get(routes::tile))
+        .route("/v1/log", get(routes::log_info))
+        .route("/v1/entries/{index}", get(routes::entry))
+        .route("/v1/proofs/consistency", get(routes::consistency))
+        .route("/healthz", get(routes::healthz))
+        .route("/metrics", get(routes::metrics))
+        .route("/openapi.json", get(routes::openapi_json))
+        .fallback(|| async { error::ApiError::not_found() })
+        .method_not_allowed_fallback(|| async { error::ApiError::new("method_not_allowed") })
+        .layer(middleware::from_fn_with_state(state.clone(), record_metrics))
+        .layer(RequestBodyLimitLayer::new(MAX_BODY))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            REQUEST_TIMEOUT,
+        ))
+        .with_state(state)
+}
+
+/// Serves `router` on `listener` until `shutdown` resolves, then drains in-flight
+/// requests.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+}

@@ -1,0 +1,132 @@
+//! RFC 9457 problem details with a stable machine-readable `code`.
+//!
+//! Every error the API returns goes through [`ApiError`]. Client mistakes carry their code
+//! and a fixed, data-free explanation; internal failures become a bare 500 (or 503 when
+//! the log cannot append) whose detail goes to the server log only. No error message
+//! ever contains request data: a holder code or a field value sent by a client is never
+//! echoed back.
+
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// The stable error codes, their HTTP status and meaning. This table is the single
+/// source: `docs/errors.md` and the OpenAPI description are checked against it.
+pub const CODES: &[(&str, u16, &str)] = &[
+    ("not_found", 404, "No such resource, or not yet in the log."),
+    ("invalid_tile_path", 400, "The tile path does not follow the C2SP tlog-tiles spelling."),
+    ("invalid_index", 400, "An entry index or tree size is not a non-negative decimal integer."),
+    ("invalid_range", 400, "The requested tree sizes cannot be related (e.g. old > new)."),
+    ("invalid_query", 400, "The query string has unknown, repeated or malformed parameters."),
+    ("method_not_allowed", 405, "The resource does not support this HTTP method."),
+    ("payload_too_large", 413, "The request body exceeds the limit."),
+    ("unavailable", 503, "The ledger cannot serve the request now (storage failure or shutdown); retry later."),
+    ("timeout", 503, "The request took longer than the server's limit."),
+    ("internal", 500, "An unexpected server error; details are in the server log."),
+];
+
+/// An RFC 9457 problem details object.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Problem {
+    /// A URI naming the problem type: `urn:proofless:problem:<code>`.
+    #[serde(rename = "type")]
+    pub type_uri: String,
+    /// Short, fixed summary of the problem type.
+    pub title: &'static str,
+    /// HTTP status code.
+    pub status: u16,
+    /// Stable machine-readable code (see `docs/errors.md`).
+    pub code: &'static str,
+    /// What went wrong with this request, without echoing request data.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+/// An error response.
+#[derive(Debug)]
+pub struct ApiError {
+    code: &'static str,
+    detail: Option<String>,
+}
+
+impl ApiError {
+    /// An error with one of the codes in [`CODES`].
+    ///
+    /// # Panics
+    /// In debug builds, when `code` is not in [`CODES`] (a programming error caught by the
+    /// test that walks every route).
+    pub fn new(code: &'static str) -> Self {
+        debug_assert!(CODES.iter().any(|(c, ..)| *c == code), "unknown error code {code}");
+        Self { code, detail: None }
+    }
+
+    /// Adds a detail message. It must not contain request data.
+    pub fn detail(mut self, detail: impl Into<String>) -> Self {
+        self.detail = Some(detail.into());
+        self
+    }
+
+    /// 404 `not_found`.
+    pub fn not_found() -> Self {
+        Self::new("not_found")
+    }
+
+    /// A 500 whose cause is logged here and never sent to the client.
+    pub fn internal(cause: &dyn std::fmt::Display) -> Self {
+        tracing::error!(error = %cause, "internal error");
+        Self::new("internal")
+    }
+
+    /// The stable code.
+    pub fn code(&self) -> &'static str {
+        self.code
+    }
+
+    fn lookup(&self) -> (StatusCode, &'static str) {
+        CODES
+            .iter()
+            .find(|(c, ..)| *c == self.code)
+            .map(|(_, s, t)| (StatusCode::from_u16(*s).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR), *t))
+            .unwrap_or((StatusCode::INTERNAL_SERVER_ERROR, "An unexpected server error."))
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, title) = self.lookup();
+        let problem = Problem {
+            type_uri: format!("urn:proofless:problem:{}", self.code),
+            title,
+            status: status.as_u16(),
+            code: self.code,
+            detail: self.detail,
+        };
+        let mut resp = (status, Json(problem)).into_response();
+        let headers = resp.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
+        // Errors describe a moment, not a resource: never cache them.
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        resp
+    }
+}
+
+impl From<proofless_ledger::ReadError> for ApiError {
+    fn from(e: proofless_ledger::ReadError) -> Self {
+        match e {
+            proofless_ledger::ReadError::NotFound => Self::not_found(),
+            proofless_ledger::ReadError::InvalidRange => Self::new("invalid_range"),
+            other => {
+                tracing::error!(error = %other, "read failed");
+                Self::new("unavailable")
+            }
+        }
+    }
+}

@@ -1,0 +1,177 @@
+//! HTTP-layer tests with `Router::oneshot` on a real log and redb store.
+#![allow(clippy::unwrap_used)]
+
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode, header};
+use http_body_util::BodyExt;
+use proofless_core::checkpoint::LedgerSigner;
+use proofless_core::entry::{Entry, KeyAction, KeyEvent};
+use proofless_ledger::{Log, LogConfig};
+use proofless_server::{AppState, router};
+use proofless_store::RedbStore;
+use std::sync::Arc;
+use tower::ServiceExt;
+
+const ORIGIN: &str = "ledger.test.example/proofless/v1";
+
+async fn state_with(n: u64) -> (AppState, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(RedbStore::open(dir.path()).unwrap());
+    let log = Arc::new(
+        Log::open(store, LedgerSigner::from_seed(ORIGIN, [1; 32]).unwrap(), LogConfig::default()).unwrap(),
+    );
+    for i in 0..n {
+        let e = Entry::KeyEvent(KeyEvent {
+            time: i,
+            action: KeyAction::Registered,
+            role: "issuer".into(),
+            key_id: [i as u8; 32],
+            certificate: None,
+            organisation: None,
+        });
+        log.append(e.encode().unwrap()).await.unwrap();
+    }
+    (AppState::new(log), dir)
+}
+
+async fn call(state: &AppState, method: Method, uri: &str) -> (StatusCode, axum::http::HeaderMap, Vec<u8>) {
+    let req = Request::builder().method(method).uri(uri).body(Body::empty()).unwrap();
+    let resp = router(state.clone()).oneshot(req).await.unwrap();
+    let status = resp.status();
+    let headers = resp.headers().clone();
+    let body = resp.into_body().collect().await.unwrap().to_bytes().to_vec();
+    (status, headers, body)
+}
+
+async fn get(state: &AppState, uri: &str) -> (StatusCode, axum::http::HeaderMap, Vec<u8>) {
+    call(state, Method::GET, uri).await
+}
+
+fn problem_code(headers: &axum::http::HeaderMap, body: &[u8]) -> String {
+    assert_eq!(headers[header::CONTENT_TYPE], "application/problem+json");
+    let v: serde_json::Value = serde_json::from_slice(body).unwrap();
+    v["code"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn read_api_serves_checkpoint_tiles_entries_and_proofs() {
+    let (s, _d) = state_with(300).await;
+    let (st, h, body) = get(&s, "/checkpoint").await;
+    assert_eq!(st, StatusCode::OK);
+    assert_eq!(h[header::CACHE_CONTROL], "public, max-age=1");
+    assert!(String::from_utf8(body).unwrap().starts_with(&format!("{ORIGIN}\n300\n")));
+
+    let (st, h, body) = get(&s, "/tile/0/000").await;
+    assert_eq!(st, StatusCode::OK);
+    assert_eq!(h[header::CACHE_CONTROL], "public, max-age=31536000, immutable");
+    assert_eq!(body.len(), 256 * 32);
+    let (st, _, body) = get(&s, "/tile/0/001.p/44").await;
+    assert_eq!((st, body.len()), (StatusCode::OK, 44 * 32));
+    let (st, _, body) = get(&s, "/tile/entries/001.p/44").await;
+    assert_eq!(st, StatusCode::OK);
+    assert_eq!(proofless_core::tiles::split_bundle(&body).unwrap().len(), 44);
+
+    let (st, _, body) = get(&s, "/v1/entries/299").await;
+    assert_eq!(st, StatusCode::OK);
+    let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(v["kind"], "key_event");
+    assert_eq!(v["tree_size"], 300);
+
+    let (st, _, body) = get(&s, "/v1/proofs/consistency?old=10&new=300").await;
+    assert_eq!(st, StatusCode::OK);
+    let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert!(!v["proof"].as_array().unwrap().is_empty());
+
+    let (st, _, body) = get(&s, "/v1/log").await;
+    assert_eq!(st, StatusCode::OK);
+    let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(v["origin"], ORIGIN);
+    assert!(v["verifier_key"].as_str().unwrap().starts_with(&format!("{ORIGIN}+")));
+}
+
+#[tokio::test]
+async fn malformed_or_absent_resources_get_typed_400_and_404() {
+    let (s, _d) = state_with(3).await;
+    let cases: &[(&str, StatusCode, &str)] = &[
+        ("/tile/0/0", StatusCode::BAD_REQUEST, "invalid_tile_path"),
+        ("/tile/0/000.p/0", StatusCode::BAD_REQUEST, "invalid_tile_path"),
+        ("/tile/0/000.p/256", StatusCode::BAD_REQUEST, "invalid_tile_path"),
+        ("/tile/0/x000/000", StatusCode::BAD_REQUEST, "invalid_tile_path"),
+        ("/tile/99/000", StatusCode::BAD_REQUEST, "invalid_tile_path"),
+        ("/tile/entries/abc", StatusCode::BAD_REQUEST, "invalid_tile_path"),
+        ("/tile/%FF%FE/000", StatusCode::BAD_REQUEST, "invalid_tile_path"),
+        ("/tile/0/x018/x446/x744/x073/x709/x551/615", StatusCode::NOT_FOUND, "not_found"),
+        ("/tile/8/x018/x446/x744/x073/x709/x551/615.p/255", StatusCode::NOT_FOUND, "not_found"),
+        ("/tile/0/000", StatusCode::NOT_FOUND, "not_found"),
+        ("/tile/0/000.p/4", StatusCode::NOT_FOUND, "not_found"),
+        ("/tile/entries/000.p/4", StatusCode::NOT_FOUND, "not_found"),
+        ("/tile/1/000.p/1", StatusCode::NOT_FOUND, "not_found"),
+        ("/v1/entries/3", StatusCode::NOT_FOUND, "not_found"),
+        ("/v1/entries/18446744073709551615", StatusCode::NOT_FOUND, "not_found"),
+        ("/v1/entries/18446744073709551616", StatusCode::BAD_REQUEST, "invalid_index"),
+        ("/v1/entries/-1", StatusCode::BAD_REQUEST, "invalid_index"),
+        ("/v1/entries/01", StatusCode::BAD_REQUEST, "invalid_index"),
+        ("/v1/entries/abc", StatusCode::BAD_REQUEST, "invalid_index"),
+        ("/v1/entries/%FF", StatusCode::BAD_REQUEST, "invalid_index"),
+        ("/v1/proofs/consistency", StatusCode::BAD_REQUEST, "invalid_query"),
+        ("/v1/proofs/consistency?old=x", StatusCode::BAD_REQUEST, "invalid_query"),
+        ("/v1/proofs/consistency?old=1&old=2", StatusCode::BAD_REQUEST, "invalid_query"),
+        ("/v1/proofs/consistency?old=2&new=1", StatusCode::BAD_REQUEST, "invalid_range"),
+        ("/v1/proofs/consistency?old=1&new=4", StatusCode::NOT_FOUND, "not_found"),
+        ("/v1/nothing", StatusCode::NOT_FOUND, "not_found"),
+        ("/", StatusCode::NOT_FOUND, "not_found"),
+    ];
+    for (uri, status, code) in cases {
+        let (st, h, body) = get(&s, uri).await;
+        assert_eq!(st, *status, "{uri}");
+        assert_eq!(problem_code(&h, &body), *code, "{uri}");
+        assert_eq!(h[header::CACHE_CONTROL], "no-store", "{uri}");
+    }
+    let (st, h, body) = call(&s, Method::POST, "/checkpoint").await;
+    assert_eq!(st, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(problem_code(&h, &body), "method_not_allowed");
+}
+
+#[tokio::test]
+async fn metrics_and_health_report_the_log() {
+    let (s, _d) = state_with(2).await;
+    let _ = get(&s, "/v1/entries/0").await;
+    let (st, _, body) = get(&s, "/metrics").await;
+    assert_eq!(st, StatusCode::OK);
+    let text = String::from_utf8(body).unwrap();
+    assert!(text.contains("proofless_log_appended_entries_total 2"), "{text}");
+    assert!(text.contains("proofless_log_tree_size 2"), "{text}");
+    assert!(text.contains(r#"route="/v1/entries/{index}""#), "{text}");
+    let (st, _, body) = get(&s, "/healthz").await;
+    assert_eq!(st, StatusCode::OK);
+    let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(v["tree_size"], 2);
+}
+
+/// The committed `docs/openapi.json` is what the code describes. Regenerate with
+/// `cargo run -p proofless-cli -- openapi > docs/openapi.json`.
+#[tokio::test]
+async fn committed_openapi_is_current_and_covers_every_route() {
+    let (s, _d) = state_with(0).await;
+    let (st, _, served) = get(&s, "/openapi.json").await;
+    assert_eq!(st, StatusCode::OK);
+    let committed = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/openapi.json"))
+        .expect("docs/openapi.json is committed");
+    assert_eq!(
+        String::from_utf8(served).unwrap(),
+        committed,
+        "docs/openapi.json is stale: run `cargo run -p proofless-cli -- openapi > docs/openapi.json`"
+    );
+    let doc: serde_json::Value = serde_json::from_str(&committed).unwrap();
+    assert_eq!(doc["openapi"].as_str().unwrap().get(..3), Some("3.1"));
+    for path in ["/checkpoint", "/tile/{path}", "/v1/log", "/v1/entries/{index}", "/v1/proofs/consistency", "/healthz", "/metrics", "/openapi.json"] {
+        assert!(doc["paths"].get(path).is_some(), "{path} missing from OpenAPI");
+        // And the route really exists: anything but the fallback's 404 for an unknown route.
+        let probe = path.replace("{path}", "0/000").replace("{index}", "0");
+        let (_, h, body) = get(&s, &probe).await;
+        if h[header::CONTENT_TYPE] == "application/problem+json" {
+            let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+            assert_ne!(v["title"], "No such resource, or not yet in the log.", "{probe} is not routed");
+        }
+    }
+}
