@@ -1,1 +1,17 @@
-//! placeholder
+//! Proofless client SDK.
+//!
+//! Everything here trusts only public keys given by the caller, never the server: a
+//! verifier key fetched from the server it verifies would prove nothing.
+//!
+//! * [`fetch`] — the [`Fetch`] trait (an HTTP GET of a path under the log's base URL) and
+//!   its `ureq` implementation [`HttpFetch`]; tests and offline bundles implement it too.
+//! * [`verify`] — [`verify_log`], the full check behind `proofless log verify`: in the
+//!   manner of tessera's `fsck`, it downloads the checkpoint, every entry bundle and every
+//!   hash tile, recomputes the tree from the entries, and checks the root, every tile, the
+//!   signature, and consistency with the checkpoint seen last time.
+
+pub mod fetch;
+pub mod verify;
+
+pub use fetch::{Fetch, FetchError, HttpFetch};
+pub use verify::{LogState, VerifyError, VerifyReport, verify_log};

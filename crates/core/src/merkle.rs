@@ -58,9 +58,10 @@ pub fn verify_inclusion(
 /// Checks that `proof` shows that the tree of `old_size` leaves with root `old_root` is a
 /// prefix of the tree of `new_size` leaves with root `new_root` (RFC 9162 §2.1.4.2).
 ///
-/// As in RFC 9162: equal sizes need an empty proof and equal roots; an empty old tree is
-/// consistent with everything and needs an empty proof (the tree of size 0 proves nothing,
-/// so a non-empty proof for it is refused as malformed).
+/// RFC 9162 §2.1.4.2 defines verification for `0 < old_size ≤ new_size`: equal sizes need
+/// an empty proof and equal roots. A proof from the empty tree is meaningless and refused
+/// (as transparency-dev/merkle does): a verifier that has seen nothing has nothing to be
+/// consistent with.
 pub fn verify_consistency(
     proof: &[Hash],
     old_size: u64,
@@ -68,7 +69,7 @@ pub fn verify_consistency(
     new_size: u64,
     new_root: Hash,
 ) -> Result<(), ProofError> {
-    if old_size > new_size || proof.len() > MAX_PROOF_LEN {
+    if old_size == 0 || old_size > new_size || proof.len() > MAX_PROOF_LEN {
         return Err(ProofError::InvalidInput);
     }
     if old_size == new_size {
@@ -76,13 +77,6 @@ pub fn verify_consistency(
             Ok(())
         } else {
             Err(ProofError::Mismatch)
-        };
-    }
-    if old_size == 0 {
-        return if proof.is_empty() {
-            Ok(())
-        } else {
-            Err(ProofError::InvalidInput)
         };
     }
     tlog_tiles::check_tree(&proof.to_vec(), new_size, new_root, old_size, old_root)
@@ -159,17 +153,18 @@ impl MemoryTree {
 }
 
 /// Consistency proof from size `old` to size `new` over any hash reader of a tree of at
-/// least `new` leaves; `available` is that tree's size. An empty old tree needs no proof.
+/// least `new` leaves; `available` is that tree's size. There is no proof from the empty
+/// tree (see [`verify_consistency`]).
 pub fn consistency_proof<R: HashReader>(
     old: u64,
     new: u64,
     available: u64,
     reader: &R,
 ) -> Result<Vec<Hash>, ProofError> {
-    if old > new || new > available {
+    if old == 0 || old > new || new > available {
         return Err(ProofError::InvalidInput);
     }
-    if old == 0 || old == new {
+    if old == new {
         return Ok(Vec::new());
     }
     tlog_tiles::prove_tree(new, old, reader).map_err(|_| ProofError::InvalidInput)
@@ -214,7 +209,7 @@ mod tests {
                     let leaf = leaf_hash(&entries[index as usize]);
                     prop_assert_eq!(verify_inclusion(&proof, size, root, index, leaf), Ok(()));
                 }
-                for old in 0..=size {
+                for old in 1..=size {
                     let proof = tree.consistency_proof(old, size).unwrap();
                     let old_root = tree.root_at(old).unwrap();
                     prop_assert_eq!(verify_consistency(&proof, old, old_root, size, root), Ok(()));

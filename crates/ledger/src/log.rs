@@ -317,7 +317,8 @@ impl Log {
     }
 
     /// Consistency proof from `old` to `new` (default: the latest size), with the
-    /// checkpoint current when it was made.
+    /// checkpoint current when it was made. `old` must be at least 1: a proof from the
+    /// empty tree is meaningless (RFC 9162 §2.1.4.2).
     pub fn consistency(
         &self,
         old: u64,
@@ -325,7 +326,7 @@ impl Log {
     ) -> Result<(u64, Vec<Hash>, Arc<Published>), ReadError> {
         let checkpoint = self.latest();
         let new = new.unwrap_or(checkpoint.size);
-        if old > new {
+        if old == 0 || old > new {
             return Err(ReadError::InvalidRange);
         }
         if new > checkpoint.size {

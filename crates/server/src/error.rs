@@ -16,15 +16,51 @@ use utoipa::ToSchema;
 /// source: `docs/errors.md` and the OpenAPI description are checked against it.
 pub const CODES: &[(&str, u16, &str)] = &[
     ("not_found", 404, "No such resource, or not yet in the log."),
-    ("invalid_tile_path", 400, "The tile path does not follow the C2SP tlog-tiles spelling."),
-    ("invalid_index", 400, "An entry index or tree size is not a non-negative decimal integer."),
-    ("invalid_range", 400, "The requested tree sizes cannot be related (e.g. old > new)."),
-    ("invalid_query", 400, "The query string has unknown, repeated or malformed parameters."),
-    ("method_not_allowed", 405, "The resource does not support this HTTP method."),
-    ("payload_too_large", 413, "The request body exceeds the limit."),
-    ("unavailable", 503, "The ledger cannot serve the request now (storage failure or shutdown); retry later."),
-    ("timeout", 503, "The request took longer than the server's limit."),
-    ("internal", 500, "An unexpected server error; details are in the server log."),
+    (
+        "invalid_tile_path",
+        400,
+        "The tile path does not follow the C2SP tlog-tiles spelling.",
+    ),
+    (
+        "invalid_index",
+        400,
+        "An entry index or tree size is not a non-negative decimal integer.",
+    ),
+    (
+        "invalid_range",
+        400,
+        "The requested tree sizes cannot be related (e.g. old > new).",
+    ),
+    (
+        "invalid_query",
+        400,
+        "The query string has unknown, repeated or malformed parameters.",
+    ),
+    (
+        "method_not_allowed",
+        405,
+        "The resource does not support this HTTP method.",
+    ),
+    (
+        "payload_too_large",
+        413,
+        "The request body exceeds the limit.",
+    ),
+    (
+        "unavailable",
+        503,
+        "The ledger cannot serve the request now (storage failure or shutdown); retry later.",
+    ),
+    (
+        "timeout",
+        503,
+        "The request took longer than the server's limit.",
+    ),
+    (
+        "internal",
+        500,
+        "An unexpected server error; details are in the server log.",
+    ),
 ];
 
 /// An RFC 9457 problem details object.
@@ -58,7 +94,10 @@ impl ApiError {
     /// In debug builds, when `code` is not in [`CODES`] (a programming error caught by the
     /// test that walks every route).
     pub fn new(code: &'static str) -> Self {
-        debug_assert!(CODES.iter().any(|(c, ..)| *c == code), "unknown error code {code}");
+        debug_assert!(
+            CODES.iter().any(|(c, ..)| *c == code),
+            "unknown error code {code}"
+        );
         Self { code, detail: None }
     }
 
@@ -88,8 +127,16 @@ impl ApiError {
         CODES
             .iter()
             .find(|(c, ..)| *c == self.code)
-            .map(|(_, s, t)| (StatusCode::from_u16(*s).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR), *t))
-            .unwrap_or((StatusCode::INTERNAL_SERVER_ERROR, "An unexpected server error."))
+            .map(|(_, s, t)| {
+                (
+                    StatusCode::from_u16(*s).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+                    *t,
+                )
+            })
+            .unwrap_or((
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "An unexpected server error.",
+            ))
     }
 }
 

@@ -69,7 +69,11 @@ impl AppState {
             Histogram::new(exponential_buckets(0.0005, 2.0, 14))
         });
         let http = registry.sub_registry_with_prefix("proofless_http");
-        http.register("requests", "HTTP requests by route template and status", requests.clone());
+        http.register(
+            "requests",
+            "HTTP requests by route template and status",
+            requests.clone(),
+        );
         http.register("request_seconds", "HTTP request latency", latency.clone());
         Self {
             log,
@@ -151,7 +155,10 @@ pub fn router(state: AppState) -> Router {
         .route("/openapi.json", get(routes::openapi_json))
         .fallback(|| async { error::ApiError::not_found() })
         .method_not_allowed_fallback(|| async { error::ApiError::new("method_not_allowed") })
-        .layer(middleware::from_fn_with_state(state.clone(), record_metrics))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            record_metrics,
+        ))
         .layer(RequestBodyLimitLayer::new(MAX_BODY))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::SERVICE_UNAVAILABLE,

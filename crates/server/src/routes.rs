@@ -2,11 +2,11 @@
 
 use crate::AppState;
 use crate::error::ApiError;
+use axum::Json;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use base64::{Engine, prelude::BASE64_STANDARD};
 use proofless_core::entry::Entry;
 use proofless_core::merkle::Hash;
@@ -26,7 +26,8 @@ fn b64(h: &Hash) -> String {
 
 /// Strict decimal `u64`: digits only, no sign, no leading zeros.
 pub(crate) fn parse_u64(s: &str) -> Option<u64> {
-    if s.is_empty() || (s.len() > 1 && s.starts_with('0')) || !s.bytes().all(|b| b.is_ascii_digit()) {
+    if s.is_empty() || (s.len() > 1 && s.starts_with('0')) || !s.bytes().all(|b| b.is_ascii_digit())
+    {
         return None;
     }
     s.parse().ok()
@@ -41,7 +42,10 @@ pub(crate) async fn checkpoint(State(s): State<AppState>) -> Response {
     let cp = s.log.latest();
     (
         [
-            (header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8")),
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; charset=utf-8"),
+            ),
             (header::CACHE_CONTROL, HeaderValue::from_static(SHORT_LIVED)),
         ],
         cp.note.clone(),
@@ -73,7 +77,10 @@ pub(crate) async fn tile(
         .map_err(|e| ApiError::internal(&e))??;
     Ok((
         [
-            (header::CONTENT_TYPE, HeaderValue::from_static("application/octet-stream")),
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/octet-stream"),
+            ),
             (header::CACHE_CONTROL, HeaderValue::from_static(IMMUTABLE)),
         ],
         data,
@@ -108,7 +115,11 @@ pub(crate) async fn log_info(State(s): State<AppState>) -> Response {
         verifier_key: s.log.vkey(),
         tile_height: proofless_core::tiles::TILE_HEIGHT,
     };
-    ([(header::CACHE_CONTROL, HeaderValue::from_static(SHORT_LIVED))], Json(info)).into_response()
+    (
+        [(header::CACHE_CONTROL, HeaderValue::from_static(SHORT_LIVED))],
+        Json(info),
+    )
+        .into_response()
 }
 
 /// One entry with its inclusion proof.
@@ -154,9 +165,9 @@ pub(crate) async fn entry(
         .map_err(|e| ApiError::internal(&e))??;
     // Stored entries were validated on the way in; one that no longer decodes means the
     // store was altered behind the ledger's back.
-    let kind = Entry::decode(&e.entry)
-        .map(|d| d.kind())
-        .map_err(|err| ApiError::internal(&format!("stored entry {index} does not decode: {err}")))?;
+    let kind = Entry::decode(&e.entry).map(|d| d.kind()).map_err(|err| {
+        ApiError::internal(&format!("stored entry {index} does not decode: {err}"))
+    })?;
     Ok(Json(EntryResponse {
         index,
         kind: kind.name(),
@@ -167,7 +178,6 @@ pub(crate) async fn entry(
         checkpoint: String::from_utf8_lossy(&e.checkpoint.note).into_owned(),
     }))
 }
-
 
 /// Query of the consistency proof.
 #[derive(Debug, IntoParams)]
@@ -255,7 +265,11 @@ pub(crate) async fn healthz(State(s): State<AppState>) -> Response {
         status: "ok",
         tree_size: s.log.latest().size,
     };
-    ([(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))], Json(h)).into_response()
+    (
+        [(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))],
+        Json(h),
+    )
+        .into_response()
 }
 
 /// Prometheus metrics (OpenMetrics text).
@@ -268,7 +282,9 @@ pub(crate) async fn metrics(State(s): State<AppState>) -> Result<Response, ApiEr
         [
             (
                 header::CONTENT_TYPE,
-                HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"),
+                HeaderValue::from_static(
+                    "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                ),
             ),
             (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
         ],
@@ -281,7 +297,10 @@ pub(crate) async fn metrics(State(s): State<AppState>) -> Result<Response, ApiEr
 #[utoipa::path(get, path = "/openapi.json", tag = "operations", responses((status = 200, description = "OpenAPI 3.1 document.", content_type = "application/json", body = Object)))]
 pub(crate) async fn openapi_json() -> Response {
     (
-        [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
         crate::openapi_json(),
     )
         .into_response()
@@ -296,17 +315,41 @@ mod tests {
     fn strict_decimals() {
         assert_eq!(parse_u64("0"), Some(0));
         assert_eq!(parse_u64("18446744073709551615"), Some(u64::MAX));
-        for bad in ["", "01", "+1", "-1", "1e3", " 1", "18446744073709551616", "0x10"] {
+        for bad in [
+            "",
+            "01",
+            "+1",
+            "-1",
+            "1e3",
+            " 1",
+            "18446744073709551616",
+            "0x10",
+        ] {
             assert_eq!(parse_u64(bad), None, "{bad}");
         }
     }
 
     #[test]
     fn consistency_query() {
-        assert_eq!(parse_consistency_query("old=1&new=2").unwrap(), (1, Some(2)));
+        assert_eq!(
+            parse_consistency_query("old=1&new=2").unwrap(),
+            (1, Some(2))
+        );
         assert_eq!(parse_consistency_query("old=1").unwrap(), (1, None));
-        for bad in ["", "new=2", "old=1&old=2", "old=1&x=2", "old", "old=-1", "old=1&new="] {
-            assert_eq!(parse_consistency_query(bad).unwrap_err().code(), "invalid_query", "{bad}");
+        for bad in [
+            "",
+            "new=2",
+            "old=1&old=2",
+            "old=1&x=2",
+            "old",
+            "old=-1",
+            "old=1&new=",
+        ] {
+            assert_eq!(
+                parse_consistency_query(bad).unwrap_err().code(),
+                "invalid_query",
+                "{bad}"
+            );
         }
     }
 }

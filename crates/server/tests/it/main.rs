@@ -18,7 +18,12 @@ async fn state_with(n: u64) -> (AppState, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(RedbStore::open(dir.path()).unwrap());
     let log = Arc::new(
-        Log::open(store, LedgerSigner::from_seed(ORIGIN, [1; 32]).unwrap(), LogConfig::default()).unwrap(),
+        Log::open(
+            store,
+            LedgerSigner::from_seed(ORIGIN, [1; 32]).unwrap(),
+            LogConfig::default(),
+        )
+        .unwrap(),
     );
     for i in 0..n {
         let e = Entry::KeyEvent(KeyEvent {
@@ -34,12 +39,26 @@ async fn state_with(n: u64) -> (AppState, tempfile::TempDir) {
     (AppState::new(log), dir)
 }
 
-async fn call(state: &AppState, method: Method, uri: &str) -> (StatusCode, axum::http::HeaderMap, Vec<u8>) {
-    let req = Request::builder().method(method).uri(uri).body(Body::empty()).unwrap();
+async fn call(
+    state: &AppState,
+    method: Method,
+    uri: &str,
+) -> (StatusCode, axum::http::HeaderMap, Vec<u8>) {
+    let req = Request::builder()
+        .method(method)
+        .uri(uri)
+        .body(Body::empty())
+        .unwrap();
     let resp = router(state.clone()).oneshot(req).await.unwrap();
     let status = resp.status();
     let headers = resp.headers().clone();
-    let body = resp.into_body().collect().await.unwrap().to_bytes().to_vec();
+    let body = resp
+        .into_body()
+        .collect()
+        .await
+        .unwrap()
+        .to_bytes()
+        .to_vec();
     (status, headers, body)
 }
 
@@ -59,17 +78,27 @@ async fn read_api_serves_checkpoint_tiles_entries_and_proofs() {
     let (st, h, body) = get(&s, "/checkpoint").await;
     assert_eq!(st, StatusCode::OK);
     assert_eq!(h[header::CACHE_CONTROL], "public, max-age=1");
-    assert!(String::from_utf8(body).unwrap().starts_with(&format!("{ORIGIN}\n300\n")));
+    assert!(
+        String::from_utf8(body)
+            .unwrap()
+            .starts_with(&format!("{ORIGIN}\n300\n"))
+    );
 
     let (st, h, body) = get(&s, "/tile/0/000").await;
     assert_eq!(st, StatusCode::OK);
-    assert_eq!(h[header::CACHE_CONTROL], "public, max-age=31536000, immutable");
+    assert_eq!(
+        h[header::CACHE_CONTROL],
+        "public, max-age=31536000, immutable"
+    );
     assert_eq!(body.len(), 256 * 32);
     let (st, _, body) = get(&s, "/tile/0/001.p/44").await;
     assert_eq!((st, body.len()), (StatusCode::OK, 44 * 32));
     let (st, _, body) = get(&s, "/tile/entries/001.p/44").await;
     assert_eq!(st, StatusCode::OK);
-    assert_eq!(proofless_core::tiles::split_bundle(&body).unwrap().len(), 44);
+    assert_eq!(
+        proofless_core::tiles::split_bundle(&body).unwrap().len(),
+        44
+    );
 
     let (st, _, body) = get(&s, "/v1/entries/299").await;
     assert_eq!(st, StatusCode::OK);
@@ -86,7 +115,12 @@ async fn read_api_serves_checkpoint_tiles_entries_and_proofs() {
     assert_eq!(st, StatusCode::OK);
     let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(v["origin"], ORIGIN);
-    assert!(v["verifier_key"].as_str().unwrap().starts_with(&format!("{ORIGIN}+")));
+    assert!(
+        v["verifier_key"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("{ORIGIN}+"))
+    );
 }
 
 #[tokio::test]
@@ -94,30 +128,91 @@ async fn malformed_or_absent_resources_get_typed_400_and_404() {
     let (s, _d) = state_with(3).await;
     let cases: &[(&str, StatusCode, &str)] = &[
         ("/tile/0/0", StatusCode::BAD_REQUEST, "invalid_tile_path"),
-        ("/tile/0/000.p/0", StatusCode::BAD_REQUEST, "invalid_tile_path"),
-        ("/tile/0/000.p/256", StatusCode::BAD_REQUEST, "invalid_tile_path"),
-        ("/tile/0/x000/000", StatusCode::BAD_REQUEST, "invalid_tile_path"),
+        (
+            "/tile/0/000.p/0",
+            StatusCode::BAD_REQUEST,
+            "invalid_tile_path",
+        ),
+        (
+            "/tile/0/000.p/256",
+            StatusCode::BAD_REQUEST,
+            "invalid_tile_path",
+        ),
+        (
+            "/tile/0/x000/000",
+            StatusCode::BAD_REQUEST,
+            "invalid_tile_path",
+        ),
         ("/tile/99/000", StatusCode::BAD_REQUEST, "invalid_tile_path"),
-        ("/tile/entries/abc", StatusCode::BAD_REQUEST, "invalid_tile_path"),
-        ("/tile/%FF%FE/000", StatusCode::BAD_REQUEST, "invalid_tile_path"),
-        ("/tile/0/x018/x446/x744/x073/x709/x551/615", StatusCode::NOT_FOUND, "not_found"),
-        ("/tile/8/x018/x446/x744/x073/x709/x551/615.p/255", StatusCode::NOT_FOUND, "not_found"),
+        (
+            "/tile/entries/abc",
+            StatusCode::BAD_REQUEST,
+            "invalid_tile_path",
+        ),
+        (
+            "/tile/%FF%FE/000",
+            StatusCode::BAD_REQUEST,
+            "invalid_tile_path",
+        ),
+        (
+            "/tile/0/x018/x446/x744/x073/x709/x551/615",
+            StatusCode::NOT_FOUND,
+            "not_found",
+        ),
+        (
+            "/tile/8/x018/x446/x744/x073/x709/x551/615.p/255",
+            StatusCode::NOT_FOUND,
+            "not_found",
+        ),
         ("/tile/0/000", StatusCode::NOT_FOUND, "not_found"),
         ("/tile/0/000.p/4", StatusCode::NOT_FOUND, "not_found"),
         ("/tile/entries/000.p/4", StatusCode::NOT_FOUND, "not_found"),
         ("/tile/1/000.p/1", StatusCode::NOT_FOUND, "not_found"),
         ("/v1/entries/3", StatusCode::NOT_FOUND, "not_found"),
-        ("/v1/entries/18446744073709551615", StatusCode::NOT_FOUND, "not_found"),
-        ("/v1/entries/18446744073709551616", StatusCode::BAD_REQUEST, "invalid_index"),
+        (
+            "/v1/entries/18446744073709551615",
+            StatusCode::NOT_FOUND,
+            "not_found",
+        ),
+        (
+            "/v1/entries/18446744073709551616",
+            StatusCode::BAD_REQUEST,
+            "invalid_index",
+        ),
         ("/v1/entries/-1", StatusCode::BAD_REQUEST, "invalid_index"),
         ("/v1/entries/01", StatusCode::BAD_REQUEST, "invalid_index"),
         ("/v1/entries/abc", StatusCode::BAD_REQUEST, "invalid_index"),
         ("/v1/entries/%FF", StatusCode::BAD_REQUEST, "invalid_index"),
-        ("/v1/proofs/consistency", StatusCode::BAD_REQUEST, "invalid_query"),
-        ("/v1/proofs/consistency?old=x", StatusCode::BAD_REQUEST, "invalid_query"),
-        ("/v1/proofs/consistency?old=1&old=2", StatusCode::BAD_REQUEST, "invalid_query"),
-        ("/v1/proofs/consistency?old=2&new=1", StatusCode::BAD_REQUEST, "invalid_range"),
-        ("/v1/proofs/consistency?old=1&new=4", StatusCode::NOT_FOUND, "not_found"),
+        (
+            "/v1/proofs/consistency",
+            StatusCode::BAD_REQUEST,
+            "invalid_query",
+        ),
+        (
+            "/v1/proofs/consistency?old=x",
+            StatusCode::BAD_REQUEST,
+            "invalid_query",
+        ),
+        (
+            "/v1/proofs/consistency?old=1&old=2",
+            StatusCode::BAD_REQUEST,
+            "invalid_query",
+        ),
+        (
+            "/v1/proofs/consistency?old=2&new=1",
+            StatusCode::BAD_REQUEST,
+            "invalid_range",
+        ),
+        (
+            "/v1/proofs/consistency?old=0&new=1",
+            StatusCode::BAD_REQUEST,
+            "invalid_range",
+        ),
+        (
+            "/v1/proofs/consistency?old=1&new=4",
+            StatusCode::NOT_FOUND,
+            "not_found",
+        ),
         ("/v1/nothing", StatusCode::NOT_FOUND, "not_found"),
         ("/", StatusCode::NOT_FOUND, "not_found"),
     ];
@@ -139,7 +234,10 @@ async fn metrics_and_health_report_the_log() {
     let (st, _, body) = get(&s, "/metrics").await;
     assert_eq!(st, StatusCode::OK);
     let text = String::from_utf8(body).unwrap();
-    assert!(text.contains("proofless_log_appended_entries_total 2"), "{text}");
+    assert!(
+        text.contains("proofless_log_appended_entries_total 2"),
+        "{text}"
+    );
     assert!(text.contains("proofless_log_tree_size 2"), "{text}");
     assert!(text.contains(r#"route="/v1/entries/{index}""#), "{text}");
     let (st, _, body) = get(&s, "/healthz").await;
@@ -155,8 +253,11 @@ async fn committed_openapi_is_current_and_covers_every_route() {
     let (s, _d) = state_with(0).await;
     let (st, _, served) = get(&s, "/openapi.json").await;
     assert_eq!(st, StatusCode::OK);
-    let committed = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/openapi.json"))
-        .expect("docs/openapi.json is committed");
+    let committed = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../docs/openapi.json"
+    ))
+    .expect("docs/openapi.json is committed");
     assert_eq!(
         String::from_utf8(served).unwrap(),
         committed,
@@ -164,14 +265,29 @@ async fn committed_openapi_is_current_and_covers_every_route() {
     );
     let doc: serde_json::Value = serde_json::from_str(&committed).unwrap();
     assert_eq!(doc["openapi"].as_str().unwrap().get(..3), Some("3.1"));
-    for path in ["/checkpoint", "/tile/{path}", "/v1/log", "/v1/entries/{index}", "/v1/proofs/consistency", "/healthz", "/metrics", "/openapi.json"] {
-        assert!(doc["paths"].get(path).is_some(), "{path} missing from OpenAPI");
+    for path in [
+        "/checkpoint",
+        "/tile/{path}",
+        "/v1/log",
+        "/v1/entries/{index}",
+        "/v1/proofs/consistency",
+        "/healthz",
+        "/metrics",
+        "/openapi.json",
+    ] {
+        assert!(
+            doc["paths"].get(path).is_some(),
+            "{path} missing from OpenAPI"
+        );
         // And the route really exists: anything but the fallback's 404 for an unknown route.
         let probe = path.replace("{path}", "0/000").replace("{index}", "0");
         let (_, h, body) = get(&s, &probe).await;
         if h[header::CONTENT_TYPE] == "application/problem+json" {
             let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
-            assert_ne!(v["title"], "No such resource, or not yet in the log.", "{probe} is not routed");
+            assert_ne!(
+                v["title"], "No such resource, or not yet in the log.",
+                "{probe} is not routed"
+            );
         }
     }
 }

@@ -1,0 +1,12 @@
+//! The integration tests of `proofless-core`: one binary, one module per feature
+//! (STYLE.md, "Tests"), so that the crate's tests link once.
+//!
+//! Everything here goes through the crate's public API only.
+
+#![allow(clippy::unwrap_used)]
+
+mod cddl;
+mod ct_merkle_cross_check;
+mod entry_negative;
+mod merkle_vectors;
+mod samples;
