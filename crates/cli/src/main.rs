@@ -1,1 +1,102 @@
-fn main() {}
+//! `proofless`: the ledger server, key management, log verification and load generator.
+
+mod bench;
+mod config;
+mod keys;
+mod logcmd;
+mod serve;
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Proofless: the ledger behind a no-proof city.
+#[derive(Debug, Parser)]
+#[command(name = "proofless", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the ledger's HTTP server on the embedded store.
+    Serve(serve::ServeArgs),
+    /// Generate keys.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+    /// Work with a log over its public read API.
+    Log {
+        #[command(subcommand)]
+        command: LogCommand,
+    },
+    /// Print the OpenAPI 3.1 document (the content of docs/openapi.json).
+    Openapi,
+    /// Load generators and raw-limit measurements.
+    Bench {
+        #[command(subcommand)]
+        command: BenchCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum KeysCommand {
+    /// Generate a new random ledger (checkpoint) key.
+    Generate {
+        /// The log's origin, which is also the key name.
+        #[arg(long)]
+        origin: String,
+        /// Directory to write `ledger.key` (secret, mode 0600) and `ledger.vkey` into.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Regenerate the deterministic example keys and certificates (never for production).
+    Example {
+        /// Output directory, normally `keys-example`.
+        #[arg(long, default_value = "keys-example")]
+        out: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum LogCommand {
+    /// Download and verify the whole log: signature, every entry bundle and tile, the
+    /// root, and consistency with the checkpoint verified last time.
+    Verify(logcmd::VerifyArgs),
+}
+
+#[derive(Debug, Subcommand)]
+enum BenchCommand {
+    /// Append load on the log core (durable group commit on redb), with raw limits.
+    Log(bench::LogBenchArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Serve(args) => serve::run(args),
+        Command::Keys { command } => match command {
+            KeysCommand::Generate { origin, out } => keys::generate(&origin, &out),
+            KeysCommand::Example { out } => keys::write_examples(&out),
+        },
+        Command::Log { command } => match command {
+            LogCommand::Verify(args) => logcmd::verify(args),
+        },
+        Command::Openapi => {
+            print!("{}", proofless_server::openapi_json());
+            Ok(())
+        }
+        Command::Bench { command } => match command {
+            BenchCommand::Log(args) => bench::log(args),
+        },
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -122,10 +122,10 @@ pub fn verify_log(
     previous: Option<&LogState>,
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<VerifyReport, VerifyError> {
-    if let Some(p) = previous {
-        if p.origin != verifier.name() {
-            return Err(VerifyError::StateForOtherLog(p.origin.clone()));
-        }
+    if let Some(p) = previous
+        && p.origin != verifier.name()
+    {
+        return Err(VerifyError::StateForOtherLog(p.origin.clone()));
     }
     let note = fetch.get("checkpoint")?;
     let cp = verifier.verify_checkpoint(&note)?;

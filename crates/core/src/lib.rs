@@ -7,7 +7,8 @@
 //!   64 KiB, with decoding that refuses anything non-canonical;
 //! * [`merkle`] — RFC 9162 tree hashing and inclusion / consistency proofs;
 //! * [`tiles`] — C2SP `tlog-tiles` paths and entry bundles;
-//! * [`checkpoint`] — C2SP `tlog-checkpoint` signed notes with Ed25519.
+//! * [`checkpoint`] — C2SP `tlog-checkpoint` signed notes with Ed25519;
+//! * [`keys`] — key identifiers (SHA-256 of the SubjectPublicKeyInfo) and role OIDs.
 //!
 //! # Guarantees
 //! * `core` does no I/O: no files, no network, no clock, no randomness. Callers pass
@@ -30,5 +31,6 @@
 pub mod cbor;
 pub mod checkpoint;
 pub mod entry;
+pub mod keys;
 pub mod merkle;
 pub mod tiles;

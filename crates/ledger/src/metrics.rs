@@ -30,6 +30,11 @@ impl Default for LogMetrics {
 }
 
 impl LogMetrics {
+    /// Batches committed so far.
+    pub fn batches(&self) -> u64 {
+        self.batches.get()
+    }
+
     /// Registers the metrics under `proofless_log_*`.
     pub fn register(&self, registry: &mut Registry) {
         let r = registry.sub_registry_with_prefix("proofless_log");

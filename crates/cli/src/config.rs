@@ -1,0 +1,132 @@
+//! Server configuration: a TOML file, overridden by flags.
+//!
+//! Relative paths in the file are resolved against the file's directory, so a config can
+//! be used from anywhere.
+
+use anyhow::{Context, Result, bail};
+use proofless_core::checkpoint::LedgerSigner;
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// Default origin of a log started without configuration.
+pub(crate) const DEFAULT_ORIGIN: &str = "proofless.localhost/log";
+/// Name of the ledger's signer key file in a key or data directory.
+pub(crate) const LEDGER_KEY_FILE: &str = "ledger.key";
+/// Name of the ledger's verifier key file.
+pub(crate) const LEDGER_VKEY_FILE: &str = "ledger.vkey";
+
+/// The configuration file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct FileConfig {
+    /// Data directory.
+    pub(crate) data: Option<PathBuf>,
+    /// Listen address.
+    pub(crate) listen: Option<SocketAddr>,
+    /// The ledger's signer key (`PRIVATE+KEY+…`); its name is the log's origin.
+    pub(crate) ledger_key: Option<PathBuf>,
+    /// The ledger's X.509 certificate (PEM), registered in the log's first entry.
+    pub(crate) ledger_certificate: Option<PathBuf>,
+    /// The deployment's trust anchor (PEM), registered in the log's first entries.
+    pub(crate) trust_anchor: Option<PathBuf>,
+}
+
+impl FileConfig {
+    /// Reads `path`, resolving relative paths against its directory.
+    pub(crate) fn load(path: &Path) -> Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading config {}", path.display()))?;
+        let mut c: FileConfig =
+            toml::from_str(&text).with_context(|| format!("config {}", path.display()))?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        for p in [
+            &mut c.data,
+            &mut c.ledger_key,
+            &mut c.ledger_certificate,
+            &mut c.trust_anchor,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        }
+        Ok(c)
+    }
+}
+
+/// Reads a signer key file.
+pub(crate) fn read_signer(path: &Path) -> Result<LedgerSigner> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading ledger key {}", path.display()))?;
+    LedgerSigner::from_skey(text.trim()).with_context(|| {
+        format!(
+            "ledger key {}: not a PRIVATE+KEY+… Ed25519 signer key",
+            path.display()
+        )
+    })
+}
+
+/// The signer key in `dir/ledger.key`, generated with `origin` on first use.
+pub(crate) fn signer_in_dir(dir: &Path, origin: &str) -> Result<LedgerSigner> {
+    let path = dir.join(LEDGER_KEY_FILE);
+    if path.exists() {
+        return read_signer(&path);
+    }
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let signer = new_signer(origin)?;
+    write_key_files(dir, &signer)?;
+    tracing::info!(path = %path.display(), vkey = %signer.vkey(), "generated a new ledger key");
+    Ok(signer)
+}
+
+/// A new random signer.
+pub(crate) fn new_signer(origin: &str) -> Result<LedgerSigner> {
+    let mut seed = [0u8; 32];
+    getrandom::fill(&mut seed).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
+    match LedgerSigner::from_seed(origin, seed) {
+        Ok(s) => Ok(s),
+        Err(_) => bail!("origin {origin:?} is not a valid key name (no spaces or '+')"),
+    }
+}
+
+/// Writes `ledger.key` (0600) and `ledger.vkey` into `dir`, each durably.
+pub(crate) fn write_key_files(dir: &Path, signer: &LedgerSigner) -> Result<()> {
+    write_durably(
+        &dir.join(LEDGER_KEY_FILE),
+        format!("{}\n", signer.skey()).as_bytes(),
+        true,
+    )?;
+    write_durably(
+        &dir.join(LEDGER_VKEY_FILE),
+        format!("{}\n", signer.vkey()).as_bytes(),
+        false,
+    )
+}
+
+/// Writes a file atomically and durably: temp file, fsync, rename, fsync the directory.
+pub(crate) fn write_durably(path: &Path, data: &[u8], secret: bool) -> Result<()> {
+    use std::io::Write;
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)
+        .with_context(|| format!("creating a temporary file in {}", dir.display()))?;
+    #[cfg(unix)]
+    if secret {
+        use std::os::unix::fs::PermissionsExt;
+        tmp.as_file()
+            .set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    }
+    #[cfg(not(unix))]
+    let _ = secret;
+    tmp.write_all(data)?;
+    tmp.as_file().sync_all()?;
+    tmp.persist(path)
+        .with_context(|| format!("writing {}", path.display()))?;
+    std::fs::File::open(dir)?.sync_all()?;
+    Ok(())
+}

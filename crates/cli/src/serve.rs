@@ -1,0 +1,205 @@
+//! `proofless serve`.
+
+use crate::config::{self, DEFAULT_ORIGIN, FileConfig};
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use proofless_core::checkpoint::LedgerSigner;
+use proofless_core::entry::{Entry, KeyAction, KeyEvent};
+use proofless_core::keys;
+use proofless_ledger::{Log, LogConfig};
+use proofless_server::AppState;
+use proofless_store::{RedbStore, Store};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Arguments of `serve`.
+#[derive(Debug, Args)]
+pub(crate) struct ServeArgs {
+    /// Data directory (default `./data`).
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// Listen address (default `127.0.0.1:8080`; port 0 picks a free port).
+    #[arg(long)]
+    listen: Option<SocketAddr>,
+    /// Configuration file (TOML); flags override it.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Log format on stderr.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+pub(crate) fn init_tracing(json: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let b = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
+    if json {
+        b.json().init();
+    } else {
+        b.init();
+    }
+}
+
+pub(crate) fn now_millis() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+fn read_pem_certificate(path: &Path) -> Result<Vec<u8>> {
+    let text = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    let (_, pem) = x509_parser::pem::parse_x509_pem(&text)
+        .map_err(|e| anyhow::anyhow!("{}: not a PEM certificate: {e}", path.display()))?;
+    if pem.label != "CERTIFICATE" {
+        bail!(
+            "{}: PEM block is {:?}, expected CERTIFICATE",
+            path.display(),
+            pem.label
+        );
+    }
+    Ok(pem.contents)
+}
+
+fn spki_of(der: &[u8], path: &Path) -> Result<Vec<u8>> {
+    let (_, cert) = x509_parser::parse_x509_certificate(der)
+        .map_err(|e| anyhow::anyhow!("{}: not an X.509 certificate: {e}", path.display()))?;
+    Ok(cert.public_key().raw.to_vec())
+}
+
+/// The first entries of a new log: the trust anchor and the ledger's own key, so that
+/// an auditor finds in the log itself which keys it started with.
+fn genesis(
+    signer: &LedgerSigner,
+    ledger_cert: Option<&Path>,
+    trust_anchor: Option<&Path>,
+) -> Result<Vec<Entry>> {
+    let time = now_millis();
+    let mut out = Vec::new();
+    if let Some(path) = trust_anchor {
+        let der = read_pem_certificate(path)?;
+        let spki = spki_of(&der, path)?;
+        out.push(Entry::KeyEvent(KeyEvent {
+            time,
+            action: KeyAction::Registered,
+            role: "trust-anchor".into(),
+            key_id: keys::key_id(&spki),
+            certificate: Some(der),
+            organisation: None,
+        }));
+    }
+    let own_spki = keys::ed25519_spki_der(signer.verifying_key().as_bytes());
+    let certificate = match ledger_cert {
+        Some(path) => {
+            let der = read_pem_certificate(path)?;
+            if spki_of(&der, path)? != own_spki {
+                bail!(
+                    "{}: the certificate is not for the configured ledger key",
+                    path.display()
+                );
+            }
+            Some(der)
+        }
+        None => None,
+    };
+    out.push(Entry::KeyEvent(KeyEvent {
+        time,
+        action: KeyAction::Registered,
+        role: "ledger".into(),
+        key_id: keys::key_id(&own_spki),
+        certificate,
+        organisation: None,
+    }));
+    Ok(out)
+}
+
+pub(crate) fn run(args: ServeArgs) -> Result<()> {
+    init_tracing(matches!(args.log_format, LogFormat::Json));
+    let file = match &args.config {
+        Some(p) => FileConfig::load(p)?,
+        None => FileConfig::default(),
+    };
+    let data = args
+        .data
+        .or(file.data)
+        .unwrap_or_else(|| PathBuf::from("data"));
+    let listen = args
+        .listen
+        .or(file.listen)
+        .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080)));
+    let signer = match &file.ledger_key {
+        Some(p) => config::read_signer(p)?,
+        None => config::signer_in_dir(&data, DEFAULT_ORIGIN)?,
+    };
+
+    let store = Arc::new(
+        RedbStore::open(&data)
+            .with_context(|| format!("opening the store in {}", data.display()))?,
+    );
+    let fresh = store.size()? == 0;
+    let genesis_entries = if fresh {
+        genesis(
+            &signer,
+            file.ledger_certificate.as_deref(),
+            file.trust_anchor.as_deref(),
+        )?
+    } else {
+        Vec::new()
+    };
+    let log = Arc::new(
+        Log::open(store, signer, LogConfig::default())
+            .with_context(|| format!("opening the log in {}", data.display()))?,
+    );
+
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    rt.block_on(async move {
+        for e in genesis_entries {
+            log.append(e.encode()?).await?;
+        }
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .with_context(|| format!("binding {listen}"))?;
+        let addr = listener.local_addr()?;
+        tracing::info!(%addr, origin = %log.origin(), size = log.latest().size, data = %data.display(), "serving");
+        // The one line on stdout: scripts and tests read the address from it.
+        println!("proofless listening on http://{addr}");
+        proofless_server::serve(listener, AppState::new(log), shutdown_signal()).await?;
+        tracing::info!("stopped");
+        Ok(())
+    })
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}
