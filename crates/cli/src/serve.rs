@@ -93,7 +93,7 @@ fn genesis(
         out.push(Entry::KeyEvent(KeyEvent {
             time,
             action: KeyAction::Registered,
-            role: "trust-anchor".into(),
+            role: keys::TRUST_ANCHOR_ROLE.into(),
             key_id: keys::key_id(&spki),
             certificate: Some(der),
             organisation: None,
@@ -116,7 +116,7 @@ fn genesis(
     out.push(Entry::KeyEvent(KeyEvent {
         time,
         action: KeyAction::Registered,
-        role: "ledger".into(),
+        role: keys::Role::Ledger.name().into(),
         key_id: keys::key_id(&own_spki),
         certificate,
         organisation: None,
@@ -167,8 +167,13 @@ pub(crate) fn run(args: ServeArgs) -> Result<()> {
         .build()
         .context("starting the async runtime")?;
     rt.block_on(async move {
-        for e in genesis_entries {
-            log.append(e.encode()?).await?;
+        if !genesis_entries.is_empty() {
+            // One atomic batch: a crash cannot leave a log that has only part of it.
+            let encoded = genesis_entries
+                .iter()
+                .map(Entry::encode)
+                .collect::<Result<Vec<_>, _>>()?;
+            log.append_all(encoded).await?;
         }
         let listener = tokio::net::TcpListener::bind(listen)
             .await

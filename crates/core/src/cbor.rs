@@ -8,7 +8,8 @@
 //!   their encodings that §4.2.1 requires;
 //! * integers, lengths and tags are written by `ciborium` in their shortest form, and
 //!   only definite lengths are ever produced;
-//! * floats, tags and `undefined` are not part of any Proofless structure.
+//! * floats, tags and simple values other than `true` and `false` (`null`, `undefined`)
+//!   are not part of any Proofless structure.
 //!
 //! Decoding ([`decode_canonical`]) bounds the input size and nesting depth *before*
 //! building anything, parses with `ciborium`, then re-encodes the value and demands the

@@ -23,6 +23,10 @@ pub fn key_id(spki_der: &[u8]) -> [u8; 32] {
     Sha256::digest(spki_der).into()
 }
 
+/// The `KeyEvent` role of the deployment's trust anchor. It is not a [`Role`]: the trust
+/// anchor is a CA and carries no extended key usage.
+pub const TRUST_ANCHOR_ROLE: &str = "trust-anchor";
+
 /// The roles a principal's certificate can carry, as an extended key usage under the
 /// project's UUID-derived private arc (ITU-T X.667: `2.25.<uuid>`, no registration needed):
 /// `2.25.126625176073788436213964392391781943468.1.<n>`.

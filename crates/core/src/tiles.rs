@@ -16,8 +16,9 @@ pub const TILE_HEIGHT: u8 = 8;
 /// Entries (or hashes) in a full tile.
 pub const TILE_WIDTH: u64 = 1 << TILE_HEIGHT;
 
-/// Largest level that can exist in a tree of at most 2^64 leaves.
-const MAX_LEVEL: u8 = 8;
+/// Largest level that can exist in a tree of fewer than 2^64 leaves: a level-8 tile
+/// would need 2^64.
+const MAX_LEVEL: u8 = 7;
 
 /// A parsed tile address.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -277,6 +278,7 @@ mod tests {
             "0/067.p/08",
             "0/067.p/",
             "00/067",
+            "8/000",
             "9/000",
             "-1/000",
             "0/+67",
@@ -293,8 +295,8 @@ mod tests {
     #[test]
     fn required_size_overflow_is_none() {
         let t = TileId::Hashes {
-            level: 8,
-            index: 1,
+            level: 7,
+            index: 1 << 8,
             width: 256,
         };
         assert_eq!(t.required_tree_size(), None);

@@ -42,10 +42,10 @@ pub struct Published {
     pub note: Vec<u8>,
 }
 
-/// An entry durably appended and integrated.
+/// An entry (or, from `append_all`, a run of entries) durably appended and integrated.
 #[derive(Debug, Clone)]
 pub struct Appended {
-    /// The entry's index.
+    /// The entry's index (the first entry's, from `append_all`).
     pub index: u64,
     /// The checkpoint of the batch that wrote it; it covers the entry.
     pub checkpoint: Arc<Published>,
@@ -64,13 +64,20 @@ pub struct EntryWithProof {
     pub checkpoint: Arc<Published>,
 }
 
-/// Why an append failed. Nothing was written in either case.
+/// Why an append failed. The caller must treat the operation as failed (fail closed).
 #[derive(Debug, Error, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum AppendError {
-    /// The store failed to commit the batch; the caller must fail closed.
+    /// The store did not confirm the batch's commit. Usually nothing was written; when
+    /// the failure struck after the data reached the disk (e.g. a failed final `fsync`),
+    /// the entries may be in the log all the same, so a caller must never assume they
+    /// are absent — for an audit record that errs on the safe side: a decision recorded
+    /// but not delivered.
     #[error("the log could not durably append the entry")]
     Unavailable,
+    /// `append_all` was given no entries.
+    #[error("no entries to append")]
+    Empty,
     /// The log is shutting down.
     #[error("the log is closed")]
     Closed,
@@ -242,10 +249,19 @@ impl Log {
     /// Appends an entry; returns once it is durable, integrated and covered by a signed
     /// checkpoint.
     pub async fn append(&self, entry: EncodedEntry) -> Result<Appended, AppendError> {
+        self.append_all(vec![entry]).await
+    }
+
+    /// Appends several entries atomically: all of them, at consecutive indices in one
+    /// durable batch, or none. Returns the index of the first. An empty list is refused.
+    pub async fn append_all(&self, entries: Vec<EncodedEntry>) -> Result<Appended, AppendError> {
+        if entries.is_empty() {
+            return Err(AppendError::Empty);
+        }
         let (reply, rx) = oneshot::channel();
         let tx = self.tx.as_ref().ok_or(AppendError::Closed)?;
         tx.send(Job {
-            bytes: entry.into_bytes(),
+            entries: entries.into_iter().map(EncodedEntry::into_bytes).collect(),
             reply,
         })
         .await

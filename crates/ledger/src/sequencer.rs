@@ -11,9 +11,11 @@ use std::time::Instant;
 use tlog_tiles::HashReader;
 use tokio::sync::{mpsc, oneshot, watch};
 
-/// One writer waiting for its entry to be sequenced.
+/// One writer waiting for its entries to be sequenced. A job's entries are committed in
+/// one batch, at consecutive indices, or not at all.
 pub(crate) struct Job {
-    pub(crate) bytes: Vec<u8>,
+    pub(crate) entries: Vec<Vec<u8>>,
+    /// Receives the index of the job's first entry and the covering checkpoint.
     pub(crate) reply: oneshot::Sender<Result<Appended, AppendError>>,
 }
 
@@ -61,11 +63,15 @@ impl Sequencer {
     pub(crate) fn run(mut self, mut rx: mpsc::Receiver<Job>) {
         self.load_frontier();
         while let Some(first) = rx.blocking_recv() {
+            let mut count = first.entries.len();
             let mut jobs = Vec::with_capacity(self.max_batch.min(1024));
             jobs.push(first);
-            while jobs.len() < self.max_batch {
+            while count < self.max_batch {
                 match rx.try_recv() {
-                    Ok(j) => jobs.push(j),
+                    Ok(j) => {
+                        count += j.entries.len();
+                        jobs.push(j);
+                    }
                     Err(_) => break,
                 }
             }
@@ -85,8 +91,12 @@ impl Sequencer {
 
     fn commit(&mut self, jobs: Vec<Job>) {
         let started = Instant::now();
-        let (entries, replies): (Vec<Vec<u8>>, Vec<_>) =
-            jobs.into_iter().map(|j| (j.bytes, j.reply)).unzip();
+        let mut entries = Vec::new();
+        let mut replies = Vec::with_capacity(jobs.len());
+        for job in jobs {
+            replies.push((job.entries.len() as u64, job.reply));
+            entries.extend(job.entries);
+        }
         match self.integrate_and_store(&entries) {
             Ok(published) => {
                 let start = self.size;
@@ -99,12 +109,14 @@ impl Sequencer {
                     .commit_seconds
                     .observe(started.elapsed().as_secs_f64());
                 self.published.send_replace(published.clone());
-                for (index, reply) in (start..).zip(replies) {
-                    // A writer that gave up waiting is not an error: its entry is in.
+                let mut index = start;
+                for (n, reply) in replies {
+                    // A writer that gave up waiting is not an error: its entries are in.
                     let _ = reply.send(Ok(Appended {
                         index,
                         checkpoint: published.clone(),
                     }));
+                    index += n;
                 }
             }
             Err(()) => {
@@ -116,7 +128,7 @@ impl Sequencer {
                     self.hash_count = hashes;
                 }
                 self.load_frontier();
-                for reply in replies {
+                for (_, reply) in replies {
                     let _ = reply.send(Err(AppendError::Unavailable));
                 }
             }

@@ -12,8 +12,8 @@
 //! # Guarantees
 //! * Every error is RFC 9457 problem+json with a stable `code` ([`error::CODES`]);
 //!   malformed paths and parameters get 400 or 404, never a panic or a 500.
-//! * No handler echoes request data in an error, and the access log records the matched
-//!   route template, not the raw URL.
+//! * No handler echoes request data in an error, and the access log (a `tracing` event
+//!   per request) and the metrics record the matched route template, never the raw URL.
 //! * The server never blocks the async runtime on storage: store reads run on the
 //!   blocking pool, appends on the sequencer thread.
 
@@ -24,7 +24,7 @@ use axum::Router;
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::StatusCode;
 use axum::middleware::{self, Next};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -130,16 +130,42 @@ async fn record_metrics(State(s): State<AppState>, req: Request, next: Next) -> 
     let method = req.method().as_str().to_owned();
     let started = Instant::now();
     let resp = next.run(req).await;
+    let elapsed = started.elapsed();
     let labels = HttpLabels {
         route,
         method,
         status: resp.status().as_u16(),
     };
+    tracing::info!(
+        target: "proofless::access",
+        route = %labels.route,
+        method = %labels.method,
+        status = labels.status,
+        ms = elapsed.as_secs_f64() * 1000.0,
+    );
     s.requests.get_or_create(&labels).inc();
     s.latency
         .get_or_create(&labels)
-        .observe(started.elapsed().as_secs_f64());
+        .observe(elapsed.as_secs_f64());
     resp
+}
+
+/// The body-limit and timeout layers answer on their own, in plain text or with an empty
+/// body; this puts their answers in the same problem+json shape as every other error.
+async fn problem_for_layer_errors(resp: Response) -> Response {
+    let is_problem = resp
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .is_some_and(|v| v == "application/problem+json");
+    match resp.status() {
+        StatusCode::PAYLOAD_TOO_LARGE if !is_problem => {
+            error::ApiError::new("payload_too_large").into_response()
+        }
+        StatusCode::SERVICE_UNAVAILABLE if !is_problem => {
+            error::ApiError::new("timeout").into_response()
+        }
+        _ => resp,
+    }
 }
 
 /// The API router.
@@ -155,14 +181,17 @@ pub fn router(state: AppState) -> Router {
         .route("/openapi.json", get(routes::openapi_json))
         .fallback(|| async { error::ApiError::not_found() })
         .method_not_allowed_fallback(|| async { error::ApiError::new("method_not_allowed") })
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            record_metrics,
-        ))
+        // Innermost first: the limits, then the problem+json mapping of their answers,
+        // then metrics and the access log, which thus see every response.
         .layer(RequestBodyLimitLayer::new(MAX_BODY))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::SERVICE_UNAVAILABLE,
             REQUEST_TIMEOUT,
+        ))
+        .layer(middleware::map_response(problem_for_layer_errors))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            record_metrics,
         ))
         .with_state(state)
 }

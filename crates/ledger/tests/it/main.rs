@@ -99,6 +99,46 @@ async fn concurrent_appends_are_contiguous_durable_and_provable() {
     assert_eq!(log.latest().root, tree.root());
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn append_all_commits_a_run_at_consecutive_indices() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = Arc::new(open(dir.path()));
+    assert_eq!(
+        log.append_all(vec![]).await.unwrap_err(),
+        AppendError::Empty
+    );
+    let mut tasks = Vec::new();
+    for w in 0..8u64 {
+        let log = log.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut runs = Vec::new();
+            for r in 0..10u64 {
+                if w % 2 == 0 {
+                    let run: Vec<EncodedEntry> =
+                        (0..5).map(|k| entry(w * 10_000 + r * 10 + k)).collect();
+                    let a = log.append_all(run.clone()).await.unwrap();
+                    runs.push((a.index, run));
+                } else {
+                    log.append(entry(w * 10_000 + r)).await.unwrap();
+                }
+            }
+            runs
+        }));
+    }
+    for t in tasks {
+        for (first, run) in t.await.unwrap() {
+            for (k, e) in run.iter().enumerate() {
+                assert_eq!(
+                    log.entry(first + k as u64).unwrap().entry,
+                    e.as_bytes(),
+                    "run broken up"
+                );
+            }
+        }
+    }
+    assert_eq!(log.latest().size, 4 * 10 * 5 + 4 * 10);
+}
+
 #[tokio::test]
 async fn append_with_proof_returns_a_verifying_proof() {
     let dir = tempfile::tempdir().unwrap();

@@ -160,9 +160,14 @@ async fn malformed_or_absent_resources_get_typed_400_and_404() {
             "not_found",
         ),
         (
-            "/tile/8/x018/x446/x744/x073/x709/x551/615.p/255",
+            "/tile/7/x018/x446/x744/x073/x709/x551/615.p/255",
             StatusCode::NOT_FOUND,
             "not_found",
+        ),
+        (
+            "/tile/8/000.p/1",
+            StatusCode::BAD_REQUEST,
+            "invalid_tile_path",
         ),
         ("/tile/0/000", StatusCode::NOT_FOUND, "not_found"),
         ("/tile/0/000.p/4", StatusCode::NOT_FOUND, "not_found"),
@@ -265,29 +270,76 @@ async fn committed_openapi_is_current_and_covers_every_route() {
     );
     let doc: serde_json::Value = serde_json::from_str(&committed).unwrap();
     assert_eq!(doc["openapi"].as_str().unwrap().get(..3), Some("3.1"));
-    for path in [
-        "/checkpoint",
-        "/tile/{path}",
-        "/v1/log",
-        "/v1/entries/{index}",
-        "/v1/proofs/consistency",
-        "/healthz",
-        "/metrics",
-        "/openapi.json",
+    // Every documented route exists and answers 200 on a log with entries.
+    let (s, _d) = state_with(256).await;
+    for (path, probe) in [
+        ("/checkpoint", "/checkpoint"),
+        ("/tile/{path}", "/tile/0/000"),
+        ("/v1/log", "/v1/log"),
+        ("/v1/entries/{index}", "/v1/entries/0"),
+        ("/v1/proofs/consistency", "/v1/proofs/consistency?old=1"),
+        ("/healthz", "/healthz"),
+        ("/metrics", "/metrics"),
+        ("/openapi.json", "/openapi.json"),
     ] {
         assert!(
             doc["paths"].get(path).is_some(),
             "{path} missing from OpenAPI"
         );
-        // And the route really exists: anything but the fallback's 404 for an unknown route.
-        let probe = path.replace("{path}", "0/000").replace("{index}", "0");
-        let (_, h, body) = get(&s, &probe).await;
-        if h[header::CONTENT_TYPE] == "application/problem+json" {
-            let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
-            assert_ne!(
-                v["title"], "No such resource, or not yet in the log.",
-                "{probe} is not routed"
-            );
-        }
+        let (st, _, _) = get(&s, probe).await;
+        assert_eq!(st, StatusCode::OK, "{probe}");
     }
+    assert_eq!(
+        doc["paths"].as_object().unwrap().len(),
+        8,
+        "a documented route is not probed here"
+    );
+}
+
+#[tokio::test]
+async fn oversized_bodies_get_413_problem_json() {
+    let (s, _d) = state_with(0).await;
+    let req = Request::builder()
+        .method(Method::GET)
+        .uri("/healthz")
+        .header(
+            header::CONTENT_LENGTH,
+            (proofless_server::MAX_BODY + 1).to_string(),
+        )
+        .body(Body::from(vec![0u8; proofless_server::MAX_BODY + 1]))
+        .unwrap();
+    let resp = router(s.clone()).oneshot(req).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    let h = resp.headers().clone();
+    let body = resp.into_body().collect().await.unwrap().to_bytes();
+    assert_eq!(problem_code(&h, &body), "payload_too_large");
+    let (_, _, metrics) = get(&s, "/metrics").await;
+    assert!(
+        String::from_utf8(metrics)
+            .unwrap()
+            .contains("status=\"413\""),
+        "413s are counted"
+    );
+}
+
+/// `docs/errors.md` lists exactly the codes of `proofless_server::error::CODES`.
+#[test]
+fn docs_errors_md_lists_every_code() {
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/errors.md"))
+        .unwrap();
+    let rows: Vec<String> = doc
+        .lines()
+        .skip_while(|l| *l != "## Codes")
+        .take_while(|l| !l.starts_with("## ") || *l == "## Codes")
+        .filter(|l| l.starts_with("| `"))
+        .map(|l| l.to_owned())
+        .collect();
+    let want: Vec<String> = proofless_server::error::CODES
+        .iter()
+        .map(|(code, status, meaning)| format!("| `{code}` | {status} | {meaning} |"))
+        .collect();
+    assert_eq!(
+        rows, want,
+        "docs/errors.md is out of date with error::CODES"
+    );
 }
