@@ -9,6 +9,7 @@
 mod crash;
 mod e2e;
 mod keys_example;
+mod layers;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
