@@ -121,9 +121,22 @@ impl Sequencer {
             }
             Err(()) => {
                 self.metrics.failed_batches.inc();
-                // Nothing of the batch was written (the store's commit is atomic): drop the
-                // hashes computed for it and reload the frontier from what is durable.
+                // The store's commit is atomic, so the batch is either wholly absent (the
+                // usual case) or, if the failure struck after the data reached the disk,
+                // wholly present. Reload what is durable; if the batch did land, publish its
+                // checkpoint so that the served view matches the store.
                 if let (Ok(size), Ok(hashes)) = (self.store.size(), self.store.hash_count()) {
+                    if size != self.size
+                        && let Ok(Some(note)) = self.store.checkpoint()
+                        && let Ok(cp) = self.signer.verifier().verify_checkpoint(&note)
+                    {
+                        self.metrics.tree_size.set(cp.size as i64);
+                        self.published.send_replace(Arc::new(Published {
+                            size: cp.size,
+                            root: cp.root,
+                            note,
+                        }));
+                    }
                     self.size = size;
                     self.hash_count = hashes;
                 }

@@ -13,7 +13,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 /// The stable error codes, their HTTP status and meaning. This table is the single
-/// source: `docs/errors.md` and the OpenAPI description are checked against it.
+/// source: a test checks that `docs/errors.md` lists exactly these rows.
 pub const CODES: &[(&str, u16, &str)] = &[
     ("not_found", 404, "No such resource, or not yet in the log."),
     (

@@ -16,8 +16,8 @@ use utoipa::{IntoParams, ToSchema};
 
 /// Tiles and entry bundles never change once served.
 const IMMUTABLE: &str = "public, max-age=31536000, immutable";
-/// A checkpoint is superseded at most a second later (the checkpoint interval), so caches
-/// may hold it for one second and no more.
+/// A checkpoint is superseded as soon as the next batch commits; caches may hold it for a
+/// second, which bounds how stale a cached view of the log can be.
 const SHORT_LIVED: &str = "public, max-age=1";
 
 fn b64(h: &Hash) -> String {

@@ -67,7 +67,9 @@ impl RedbStore {
         std::fs::create_dir_all(dir).map_err(backend)?;
         let db = Database::create(dir.join(FILE_NAME)).map_err(backend)?;
         // Create the tables up front so that readers never see "table does not exist".
-        let tx = db.begin_write().map_err(backend)?;
+        // Quick repair here too: every commit must leave a state that reopens instantly.
+        let mut tx = db.begin_write().map_err(backend)?;
+        tx.set_quick_repair(true);
         {
             tx.open_table(ENTRIES).map_err(backend)?;
             tx.open_table(HASHES).map_err(backend)?;
