@@ -30,7 +30,8 @@ mod metrics;
 mod sequencer;
 
 pub use log::{
-    AppendError, Appended, EntryWithProof, Log, LogConfig, OpenError, Published, ReadError,
+    AppendError, Appended, EntryWithProof, Log, LogConfig, OpenError, PendingPut, Published,
+    ReadError,
 };
 pub use metrics::LogMetrics;
 pub use proofless_core::entry::EncodedEntry;

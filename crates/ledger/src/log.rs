@@ -31,6 +31,16 @@ impl Default for LogConfig {
     }
 }
 
+/// A side-table write that travels with an append.
+#[derive(Debug, Clone)]
+pub struct PendingPut {
+    /// The write.
+    pub put: proofless_store::Put,
+    /// When `Some(k)`, the big-endian `u64` index of the append's `k`-th entry is appended
+    /// to the value once indices are assigned.
+    pub index_of: Option<usize>,
+}
+
 /// A signed checkpoint the log has published.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Published {
@@ -65,7 +75,7 @@ pub struct EntryWithProof {
 }
 
 /// Why an append failed. The caller must treat the operation as failed (fail closed).
-#[derive(Debug, Error, PartialEq, Eq)]
+#[derive(Debug, Clone, Error, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum AppendError {
     /// The store did not confirm the batch's commit. Usually nothing was written; when
@@ -78,6 +88,9 @@ pub enum AppendError {
     /// `append_all` was given no entries.
     #[error("no entries to append")]
     Empty,
+    /// An insert-only side-table key of this append already exists; nothing was written.
+    #[error("a unique key of this append already exists")]
+    Duplicate,
     /// The log is shutting down.
     #[error("the log is closed")]
     Closed,
@@ -255,6 +268,18 @@ impl Log {
     /// Appends several entries atomically: all of them, at consecutive indices in one
     /// durable batch, or none. Returns the index of the first. An empty list is refused.
     pub async fn append_all(&self, entries: Vec<EncodedEntry>) -> Result<Appended, AppendError> {
+        self.append_with(entries, Vec::new()).await
+    }
+
+    /// Appends entries atomically together with side-table writes (indexes, payloads) that
+    /// are committed in the same store transaction. A put whose `index_of` is `Some(k)`
+    /// gets the big-endian index of the `k`-th entry appended to its value. If an
+    /// insert-only key exists, this append alone fails with [`AppendError::Duplicate`].
+    pub async fn append_with(
+        &self,
+        entries: Vec<EncodedEntry>,
+        puts: Vec<PendingPut>,
+    ) -> Result<Appended, AppendError> {
         if entries.is_empty() {
             return Err(AppendError::Empty);
         }
@@ -262,6 +287,7 @@ impl Log {
         let tx = self.tx.as_ref().ok_or(AppendError::Closed)?;
         tx.send(Job {
             entries: entries.into_iter().map(EncodedEntry::into_bytes).collect(),
+            puts,
             reply,
         })
         .await

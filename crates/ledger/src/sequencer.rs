@@ -1,20 +1,29 @@
 //! The sequencer thread: group commit, integration and checkpoint signing in one step.
 
-use crate::log::{AppendError, Appended, Published};
+use crate::log::{AppendError, Appended, PendingPut, Published};
 use crate::metrics::LogMetrics;
 use proofless_core::checkpoint::LedgerSigner;
 use proofless_core::merkle::Hash;
-use proofless_store::{Batch, Store};
+use proofless_store::{Batch, Put, Store, StoreError};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 use tlog_tiles::HashReader;
 use tokio::sync::{mpsc, oneshot, watch};
 
+/// Why a commit failed.
+enum Failure {
+    /// An insert-only side-table key exists.
+    Duplicate,
+    /// Anything else (store or integration failure).
+    Other,
+}
+
 /// One writer waiting for its entries to be sequenced. A job's entries are committed in
-/// one batch, at consecutive indices, or not at all.
+/// one batch, at consecutive indices, or not at all, together with its side-table writes.
 pub(crate) struct Job {
     pub(crate) entries: Vec<Vec<u8>>,
+    pub(crate) puts: Vec<PendingPut>,
     /// Receives the index of the job's first entry and the covering checkpoint.
     pub(crate) reply: oneshot::Sender<Result<Appended, AppendError>>,
 }
@@ -90,65 +99,103 @@ impl Sequencer {
     }
 
     fn commit(&mut self, jobs: Vec<Job>) {
-        let started = Instant::now();
-        let mut entries = Vec::new();
-        let mut replies = Vec::with_capacity(jobs.len());
-        for job in jobs {
-            replies.push((job.entries.len() as u64, job.reply));
-            entries.extend(job.entries);
-        }
-        match self.integrate_and_store(&entries) {
-            Ok(published) => {
-                let start = self.size;
-                self.size = published.size;
-                self.metrics.appended.inc_by(entries.len() as u64);
-                self.metrics.batches.inc();
-                self.metrics.batch_size.observe(entries.len() as f64);
-                self.metrics.tree_size.set(published.size as i64);
-                self.metrics
-                    .commit_seconds
-                    .observe(started.elapsed().as_secs_f64());
-                self.published.send_replace(published.clone());
-                let mut index = start;
-                for (n, reply) in replies {
-                    // A writer that gave up waiting is not an error: its entries are in.
-                    let _ = reply.send(Ok(Appended {
-                        index,
-                        checkpoint: published.clone(),
-                    }));
-                    index += n;
+        match self.try_commit(&jobs) {
+            Ok(published) => self.succeed(jobs, &published),
+            Err(Failure::Duplicate) if jobs.len() > 1 => {
+                // One job's insert-only key exists (a race the services' own checks did not
+                // catch): commit the jobs one by one so that only that job fails.
+                self.recover();
+                for job in jobs {
+                    self.commit(vec![job]);
                 }
             }
-            Err(()) => {
+            Err(f) => {
                 self.metrics.failed_batches.inc();
-                // The store's commit is atomic, so the batch is either wholly absent (the
-                // usual case) or, if the failure struck after the data reached the disk,
-                // wholly present. Reload what is durable; if the batch did land, publish its
-                // checkpoint so that the served view matches the store.
-                if let (Ok(size), Ok(hashes)) = (self.store.size(), self.store.hash_count()) {
-                    if size != self.size
-                        && let Ok(Some(note)) = self.store.checkpoint()
-                        && let Ok(cp) = self.signer.verifier().verify_checkpoint(&note)
-                    {
-                        self.metrics.tree_size.set(cp.size as i64);
-                        self.published.send_replace(Arc::new(Published {
-                            size: cp.size,
-                            root: cp.root,
-                            note,
-                        }));
-                    }
-                    self.size = size;
-                    self.hash_count = hashes;
-                }
-                self.load_frontier();
-                for (_, reply) in replies {
-                    let _ = reply.send(Err(AppendError::Unavailable));
+                self.recover();
+                let err = match f {
+                    Failure::Duplicate => AppendError::Duplicate,
+                    Failure::Other => AppendError::Unavailable,
+                };
+                for job in jobs {
+                    let _ = job.reply.send(Err(err.clone()));
                 }
             }
         }
     }
 
-    fn integrate_and_store(&mut self, entries: &[Vec<u8>]) -> Result<Arc<Published>, ()> {
+    fn succeed(&mut self, jobs: Vec<Job>, published: &Arc<Published>) {
+        let appended: u64 = jobs.iter().map(|j| j.entries.len() as u64).sum();
+        let mut index = self.size;
+        self.size = published.size;
+        self.metrics.appended.inc_by(appended);
+        self.metrics.batches.inc();
+        self.metrics.batch_size.observe(appended as f64);
+        self.metrics.tree_size.set(published.size as i64);
+        self.published.send_replace(published.clone());
+        for job in jobs {
+            // A writer that gave up waiting is not an error: its entries are in.
+            let _ = job.reply.send(Ok(Appended {
+                index,
+                checkpoint: published.clone(),
+            }));
+            index += job.entries.len() as u64;
+        }
+    }
+
+    /// After a failed commit: the store's commit is atomic, so the batch is either wholly
+    /// absent (the usual case) or, if the failure struck after the data reached the disk,
+    /// wholly present. Reload what is durable; if the batch did land, publish its
+    /// checkpoint so that the served view matches the store.
+    fn recover(&mut self) {
+        if let (Ok(size), Ok(hashes)) = (self.store.size(), self.store.hash_count()) {
+            if size != self.size
+                && let Ok(Some(note)) = self.store.checkpoint()
+                && let Ok(cp) = self.signer.verifier().verify_checkpoint(&note)
+            {
+                self.metrics.tree_size.set(cp.size as i64);
+                self.published.send_replace(Arc::new(Published {
+                    size: cp.size,
+                    root: cp.root,
+                    note,
+                }));
+            }
+            self.size = size;
+            self.hash_count = hashes;
+        }
+        self.load_frontier();
+    }
+
+    fn try_commit(&mut self, jobs: &[Job]) -> Result<Arc<Published>, Failure> {
+        let started = Instant::now();
+        // Resolve the side-table writes that carry their entry's index.
+        let mut puts = Vec::new();
+        let mut index = self.size;
+        let mut entries: Vec<&[u8]> = Vec::new();
+        for job in jobs {
+            for p in &job.puts {
+                let mut put = p.put.clone();
+                if let Some(k) = p.index_of {
+                    put.value
+                        .extend_from_slice(&(index + k as u64).to_be_bytes());
+                }
+                puts.push(put);
+            }
+            entries.extend(job.entries.iter().map(Vec::as_slice));
+            index += job.entries.len() as u64;
+        }
+        let owned: Vec<Vec<u8>> = entries.iter().map(|e| e.to_vec()).collect();
+        let published = self.integrate_and_store(&owned, &puts)?;
+        self.metrics
+            .commit_seconds
+            .observe(started.elapsed().as_secs_f64());
+        Ok(published)
+    }
+
+    fn integrate_and_store(
+        &mut self,
+        entries: &[Vec<u8>],
+        puts: &[Put],
+    ) -> Result<Arc<Published>, Failure> {
         let hashes_start = self.hash_count;
         let mut new_hashes: Vec<[u8; 32]> = Vec::with_capacity(entries.len() * 2);
         let mut n = self.size;
@@ -160,6 +207,7 @@ impl Sequencer {
                 };
                 tlog_tiles::stored_hashes(n, e, &reader).map_err(|err| {
                     tracing::error!(error = %err, "integration could not read the frontier");
+                    Failure::Other
                 })?
             };
             for h in hs {
@@ -175,6 +223,7 @@ impl Sequencer {
             };
             tlog_tiles::tree_hash(n, &reader).map_err(|err| {
                 tracing::error!(error = %err, "could not compute the new root");
+                Failure::Other
             })?
         };
         let note = self.signer.sign_checkpoint(n, root);
@@ -185,9 +234,14 @@ impl Sequencer {
                 hashes_start,
                 hashes: &new_hashes,
                 checkpoint: &note,
+                puts,
             })
-            .map_err(|err| {
-                tracing::error!(error = %err, "batch commit failed; every writer in it gets an error");
+            .map_err(|err| match err {
+                StoreError::Duplicate(_) => Failure::Duplicate,
+                err => {
+                    tracing::error!(error = %err, "batch commit failed; every writer in it gets an error");
+                    Failure::Other
+                }
             })?;
         self.hash_count = hashes_start + new_hashes.len() as u64;
         // Keep only the new frontier: it is all the next batch reads.

@@ -6,7 +6,7 @@
 //! so that backends in other crates can run it.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use crate::{Batch, Store, StoreError};
+use crate::{Batch, Put, PutMode, Store, StoreError, Table};
 
 /// How the suite gets stores of one backend.
 pub trait Backend {
@@ -31,6 +31,10 @@ fn hash(i: u64) -> [u8; 32] {
 
 /// Appends entries `start..end` with two made-up hashes per entry.
 fn append_range<S: Store>(s: &S, start: u64, end: u64) -> Result<(), StoreError> {
+    append_with(s, start, end, &[])
+}
+
+fn append_with<S: Store>(s: &S, start: u64, end: u64, puts: &[Put]) -> Result<(), StoreError> {
     let entries: Vec<Vec<u8>> = (start..end).map(entry).collect();
     let hashes: Vec<[u8; 32]> = (start * 2..end * 2).map(hash).collect();
     let cp = format!("checkpoint {end}\n").into_bytes();
@@ -40,7 +44,17 @@ fn append_range<S: Store>(s: &S, start: u64, end: u64) -> Result<(), StoreError>
         hashes_start: start * 2,
         hashes: &hashes,
         checkpoint: &cp,
+        puts,
     })
+}
+
+fn put(table: Table, key: &str, value: &str, mode: PutMode) -> Put {
+    Put {
+        table,
+        key: key.as_bytes().to_vec(),
+        value: value.as_bytes().to_vec(),
+        mode,
+    }
 }
 
 /// Runs every check against `backend`.
@@ -51,6 +65,128 @@ pub fn run_all<B: Backend>(backend: &mut B) {
     reads_outside_the_log_fail(backend);
     survives_reopen(backend);
     many_batches_stay_contiguous(backend);
+    side_tables_are_written_with_the_batch(backend);
+    duplicate_insert_refuses_the_whole_batch(backend);
+    scan_paginates_by_prefix(backend);
+    delete_erases_only_side_data(backend);
+}
+
+/// Puts are applied with their batch, readable, and persist.
+pub fn side_tables_are_written_with_the_batch<B: Backend>(b: &mut B) {
+    let s = b.create();
+    let puts = [
+        put(Table::Certificates, "id-1", "at 0", PutMode::Insert),
+        put(Table::Payloads, "id-1", "sealed", PutMode::Upsert),
+    ];
+    append_with(&s, 0, 1, &puts).unwrap();
+    assert_eq!(
+        s.get(Table::Certificates, b"id-1").unwrap(),
+        Some(b"at 0".to_vec())
+    );
+    assert_eq!(
+        s.get(Table::Payloads, b"id-1").unwrap(),
+        Some(b"sealed".to_vec())
+    );
+    assert_eq!(
+        s.get(Table::Status, b"id-1").unwrap(),
+        None,
+        "tables are separate"
+    );
+    append_with(
+        &s,
+        1,
+        2,
+        &[put(Table::Payloads, "id-1", "resealed", PutMode::Upsert)],
+    )
+    .unwrap();
+    let s = b.reopen(s);
+    assert_eq!(
+        s.get(Table::Payloads, b"id-1").unwrap(),
+        Some(b"resealed".to_vec())
+    );
+}
+
+/// MUST refuse the whole batch when an insert-only key exists: no entry, no put.
+pub fn duplicate_insert_refuses_the_whole_batch<B: Backend>(b: &mut B) {
+    let s = b.create();
+    append_with(
+        &s,
+        0,
+        1,
+        &[put(Table::Certificates, "id-1", "a", PutMode::Insert)],
+    )
+    .unwrap();
+    let r = append_with(
+        &s,
+        1,
+        2,
+        &[
+            put(Table::Payloads, "id-2", "x", PutMode::Upsert),
+            put(Table::Certificates, "id-1", "b", PutMode::Insert),
+        ],
+    );
+    assert!(
+        matches!(r, Err(StoreError::Duplicate(Table::Certificates))),
+        "{r:?}"
+    );
+    assert_eq!(s.size().unwrap(), 1);
+    assert_eq!(
+        s.get(Table::Certificates, b"id-1").unwrap(),
+        Some(b"a".to_vec())
+    );
+    assert_eq!(s.get(Table::Payloads, b"id-2").unwrap(), None);
+}
+
+/// Prefix scans return keys in order, bounded, and resume after a key.
+pub fn scan_paginates_by_prefix<B: Backend>(b: &mut B) {
+    let s = b.create();
+    let puts: Vec<Put> = ["h1/a", "h1/b", "h1/c", "h2/a", "h0/z"]
+        .iter()
+        .map(|k| put(Table::HolderIndex, k, "", PutMode::Insert))
+        .collect();
+    append_with(&s, 0, 1, &puts).unwrap();
+    let keys = |v: Vec<(Vec<u8>, Vec<u8>)>| -> Vec<String> {
+        v.into_iter()
+            .map(|(k, _)| String::from_utf8(k).unwrap())
+            .collect()
+    };
+    assert_eq!(
+        keys(s.scan(Table::HolderIndex, b"h1/", None, 10).unwrap()),
+        ["h1/a", "h1/b", "h1/c"]
+    );
+    assert_eq!(
+        keys(s.scan(Table::HolderIndex, b"h1/", None, 2).unwrap()),
+        ["h1/a", "h1/b"]
+    );
+    assert_eq!(
+        keys(
+            s.scan(Table::HolderIndex, b"h1/", Some(b"h1/b"), 10)
+                .unwrap()
+        ),
+        ["h1/c"]
+    );
+    assert!(
+        s.scan(Table::HolderIndex, b"h3/", None, 10)
+            .unwrap()
+            .is_empty()
+    );
+}
+
+/// Deleting side data leaves the log untouched.
+pub fn delete_erases_only_side_data<B: Backend>(b: &mut B) {
+    let s = b.create();
+    append_with(
+        &s,
+        0,
+        2,
+        &[put(Table::HolderKeys, "h1", "key", PutMode::Insert)],
+    )
+    .unwrap();
+    assert!(s.delete(Table::HolderKeys, b"h1").unwrap());
+    assert!(!s.delete(Table::HolderKeys, b"h1").unwrap());
+    let s = b.reopen(s);
+    assert_eq!(s.get(Table::HolderKeys, b"h1").unwrap(), None);
+    assert_eq!(s.entries(0, 2).unwrap().len(), 2);
 }
 
 /// A new store is empty and has no checkpoint.
@@ -92,6 +228,7 @@ pub fn refuses_gaps_and_overlaps<B: Backend>(b: &mut B) {
         hashes_start: 3,
         hashes: &[hash(3)],
         checkpoint: &cp,
+        puts: &[],
     });
     assert!(
         matches!(

@@ -6,8 +6,10 @@
 //!
 //! # The storage contract
 //!
-//! A store holds three things: the log entries by index, the Merkle tree's stored hashes
-//! by stored hash index (see `proofless_core::merkle`), and the latest signed checkpoint.
+//! A store holds the log entries by index, the Merkle tree's stored hashes by stored hash
+//! index (see `proofless_core::merkle`), the latest signed checkpoint, and a few side
+//! [`Table`]s of keys and values (indexes and payloads) that the ledger keeps beside the
+//! log and writes in the same transaction as the entries they describe.
 //!
 //! * A store MUST apply [`Store::append`] atomically: after a crash at any moment, either
 //!   the whole batch (entries, hashes, size and checkpoint) is present, or none of it is.
@@ -18,6 +20,10 @@
 //!   stored hash index is not the number of hashes it holds: indices are contiguous from
 //!   0 and never reissued.
 //! * A store MUST NOT change or delete an entry, a hash or an older size once written.
+//! * A store MUST apply a batch's [`Put`]s in the batch's transaction, and MUST refuse the
+//!   whole batch ([`StoreError::Duplicate`]) when a [`PutMode::Insert`] key already exists.
+//!   Side tables are the only data that may later be deleted ([`Store::delete`]): erasing
+//!   a holder's key erases their payloads while the log still verifies.
 //! * A store SHOULD make one durable flush per batch, never one per entry (group commit).
 //! * Reads MUST only return committed data, and MUST be consistent with one committed
 //!   state: a checkpoint read returns a size whose entries and hashes are all readable.
@@ -32,6 +38,66 @@ use thiserror::Error;
 
 pub use redb_store::RedbStore;
 
+/// A side table kept beside the log. The store does not interpret keys or values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Table {
+    /// Certificate identifier → where it was issued (unique: identifiers are never reused).
+    Certificates,
+    /// Holder pseudonym ‖ type code ‖ certificate identifier → nothing (lookup by holder).
+    HolderIndex,
+    /// Certificate identifier → its current status record.
+    Status,
+    /// Certificate identifier → its disclosed items, encrypted under the holder's key.
+    Payloads,
+    /// Holder pseudonym → the holder's data key.
+    HolderKeys,
+}
+
+impl Table {
+    /// Every table.
+    pub const ALL: [Table; 5] = [
+        Table::Certificates,
+        Table::HolderIndex,
+        Table::Status,
+        Table::Payloads,
+        Table::HolderKeys,
+    ];
+
+    /// A stable name, used as the backend's table name.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Table::Certificates => "certificates",
+            Table::HolderIndex => "holder_index",
+            Table::Status => "status",
+            Table::Payloads => "payloads",
+            Table::HolderKeys => "holder_keys",
+        }
+    }
+}
+
+/// Whether a put may replace an existing value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PutMode {
+    /// The key must not exist yet; otherwise the whole batch is refused.
+    Insert,
+    /// Insert or replace.
+    Upsert,
+}
+
+/// One write to a side table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Put {
+    /// The table.
+    pub table: Table,
+    /// The key.
+    pub key: Vec<u8>,
+    /// The value.
+    pub value: Vec<u8>,
+    /// Insert-only or upsert.
+    pub mode: PutMode,
+}
+
 /// One group-commit batch.
 #[derive(Debug, Clone, Copy)]
 pub struct Batch<'a> {
@@ -45,6 +111,8 @@ pub struct Batch<'a> {
     pub hashes: &'a [[u8; 32]],
     /// The signed checkpoint for tree size `start + entries.len()`.
     pub checkpoint: &'a [u8],
+    /// Side-table writes, applied in the same transaction.
+    pub puts: &'a [Put],
 }
 
 /// Errors from a store.
@@ -60,6 +128,9 @@ pub enum StoreError {
         /// What the batch said.
         got: u64,
     },
+    /// A batch tried to insert a key that exists. Nothing was written.
+    #[error("a key already exists in side table {}", .0.name())]
+    Duplicate(Table),
     /// A read asked for an index the store does not hold.
     #[error("index {0} is not in the store")]
     NotFound(u64),
@@ -92,4 +163,20 @@ pub trait Store: Send + Sync + 'static {
 
     /// The latest signed checkpoint, if any batch was ever appended.
     fn checkpoint(&self) -> Result<Option<Vec<u8>>, StoreError>;
+
+    /// The value of `key` in a side table.
+    fn get(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
+
+    /// Up to `limit` pairs whose key starts with `prefix`, in key order, starting after
+    /// `after` when given (for pagination).
+    fn scan(
+        &self,
+        table: Table,
+        prefix: &[u8],
+        after: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError>;
+
+    /// Durably deletes `key` from a side table; returns whether it existed.
+    fn delete(&self, table: Table, key: &[u8]) -> Result<bool, StoreError>;
 }

@@ -9,6 +9,7 @@
 //! | `entries` | `u64` entry index | entry bytes (canonical CBOR) |
 //! | `hashes` | `u64` stored hash index | 32-byte node hash |
 //! | `meta` | `&str` name | `size` (u64 BE), `hashes` (u64 BE), `checkpoint` (signed note) |
+//! | `side_<table>` | bytes | bytes: one per [`Table`], written in batch transactions |
 //!
 //! redb compares `u64` keys numerically, so both logs are written in key order: each
 //! batch appends at the right edge of its B-tree.
@@ -23,13 +24,23 @@
 //!    After `commit` returns the batch survives a crash; before, a crash leaves the
 //!    previous commit intact (redb's two-slot commit).
 
-use crate::{Batch, Store, StoreError};
+use crate::{Batch, PutMode, Store, StoreError, Table};
 use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinition};
 use std::path::Path;
 
 const ENTRIES: TableDefinition<u64, &[u8]> = TableDefinition::new("entries");
 const HASHES: TableDefinition<u64, &[u8; 32]> = TableDefinition::new("hashes");
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
+
+fn side(table: Table) -> TableDefinition<'static, &'static [u8], &'static [u8]> {
+    TableDefinition::new(match table {
+        Table::Certificates => "side_certificates",
+        Table::HolderIndex => "side_holder_index",
+        Table::Status => "side_status",
+        Table::Payloads => "side_payloads",
+        Table::HolderKeys => "side_holder_keys",
+    })
+}
 
 const META_SIZE: &str = "size";
 const META_HASHES: &str = "hashes";
@@ -74,6 +85,9 @@ impl RedbStore {
             tx.open_table(ENTRIES).map_err(backend)?;
             tx.open_table(HASHES).map_err(backend)?;
             tx.open_table(META).map_err(backend)?;
+            for t in Table::ALL {
+                tx.open_table(side(t)).map_err(backend)?;
+            }
         }
         tx.commit().map_err(backend)?;
         Ok(Self { db })
@@ -136,6 +150,16 @@ impl Store for RedbStore {
                 .map_err(backend)?;
             meta.insert(META_CHECKPOINT, batch.checkpoint)
                 .map_err(backend)?;
+            for put in batch.puts {
+                let mut t = tx.open_table(side(put.table)).map_err(backend)?;
+                let old = t
+                    .insert(put.key.as_slice(), put.value.as_slice())
+                    .map_err(backend)?;
+                if old.is_some() && put.mode == PutMode::Insert {
+                    // Returning drops the transaction uncommitted: nothing is written.
+                    return Err(StoreError::Duplicate(put.table));
+                }
+            }
         }
         // Dropping `tx` on an early return above aborts it: nothing is written.
         tx.commit().map_err(backend)
@@ -182,5 +206,54 @@ impl Store for RedbStore {
             .get(META_CHECKPOINT)
             .map_err(backend)?
             .map(|g| g.value().to_vec()))
+    }
+
+    fn get(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        let tx = self.db.begin_read().map_err(backend)?;
+        let t = tx.open_table(side(table)).map_err(backend)?;
+        Ok(t.get(key).map_err(backend)?.map(|g| g.value().to_vec()))
+    }
+
+    fn scan(
+        &self,
+        table: Table,
+        prefix: &[u8],
+        after: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+        use std::ops::Bound;
+        let tx = self.db.begin_read().map_err(backend)?;
+        let t = tx.open_table(side(table)).map_err(backend)?;
+        let lower = match after {
+            Some(a) if a >= prefix => Bound::Excluded(a),
+            _ => Bound::Included(prefix),
+        };
+        let mut out = Vec::new();
+        for item in t
+            .range::<&[u8]>((lower, Bound::Unbounded))
+            .map_err(backend)?
+        {
+            if out.len() >= limit {
+                break;
+            }
+            let (k, v) = item.map_err(backend)?;
+            if !k.value().starts_with(prefix) {
+                break;
+            }
+            out.push((k.value().to_vec(), v.value().to_vec()));
+        }
+        Ok(out)
+    }
+
+    fn delete(&self, table: Table, key: &[u8]) -> Result<bool, StoreError> {
+        let mut tx = self.db.begin_write().map_err(backend)?;
+        tx.set_durability(Durability::Immediate).map_err(backend)?;
+        tx.set_quick_repair(true);
+        let existed = {
+            let mut t = tx.open_table(side(table)).map_err(backend)?;
+            t.remove(key).map_err(backend)?.is_some()
+        };
+        tx.commit().map_err(backend)?;
+        Ok(existed)
     }
 }

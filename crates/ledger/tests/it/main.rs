@@ -5,8 +5,9 @@ use proofless_core::checkpoint::LedgerSigner;
 use proofless_core::entry::{AccessRecorded, Decision, EncodedEntry, Entry};
 use proofless_core::merkle::{self, MemoryTree};
 use proofless_core::tiles::{self, TileId};
+use proofless_ledger::PendingPut;
 use proofless_ledger::{AppendError, Log, LogConfig, OpenError, ReadError};
-use proofless_store::{Batch, RedbStore, Store, StoreError};
+use proofless_store::{Batch, Put, PutMode, RedbStore, Store, StoreError, Table};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -281,6 +282,21 @@ impl Store for Flaky {
     fn checkpoint(&self) -> Result<Option<Vec<u8>>, StoreError> {
         self.inner.checkpoint()
     }
+    fn get(&self, t: Table, k: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        self.inner.get(t, k)
+    }
+    fn scan(
+        &self,
+        t: Table,
+        p: &[u8],
+        a: Option<&[u8]>,
+        l: usize,
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+        self.inner.scan(t, p, a, l)
+    }
+    fn delete(&self, t: Table, k: &[u8]) -> Result<bool, StoreError> {
+        self.inner.delete(t, k)
+    }
 }
 
 #[tokio::test]
@@ -324,4 +340,63 @@ async fn open_refuses_a_store_signed_by_another_key() {
         Log::open(store, other, LogConfig::default()),
         Err(OpenError::ForeignCheckpoint)
     ));
+}
+
+fn unique(key: &str) -> PendingPut {
+    PendingPut {
+        put: Put {
+            table: Table::Certificates,
+            key: key.as_bytes().to_vec(),
+            value: b"at ".to_vec(),
+            mode: PutMode::Insert,
+        },
+        index_of: Some(0),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn side_writes_carry_their_index_and_a_duplicate_fails_only_its_own_append() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(RedbStore::open(dir.path()).unwrap());
+    let log = Arc::new(Log::open(store.clone(), signer(), LogConfig::default()).unwrap());
+    let a = log
+        .append_with(vec![entry(0)], vec![unique("id-0")])
+        .await
+        .unwrap();
+    let mut want = b"at ".to_vec();
+    want.extend_from_slice(&a.index.to_be_bytes());
+    assert_eq!(store.get(Table::Certificates, b"id-0").unwrap(), Some(want));
+
+    // Many concurrent appends, one of which reuses "id-0": only that one fails, whatever
+    // batch it lands in.
+    let mut tasks = Vec::new();
+    for i in 1..=64u64 {
+        let log = log.clone();
+        tasks.push(tokio::spawn(async move {
+            let key = if i == 32 {
+                "id-0".to_owned()
+            } else {
+                format!("id-{i}")
+            };
+            (i, log.append_with(vec![entry(i)], vec![unique(&key)]).await)
+        }));
+    }
+    for t in tasks {
+        let (i, r) = t.await.unwrap();
+        if i == 32 {
+            assert_eq!(r.unwrap_err(), AppendError::Duplicate);
+        } else {
+            r.unwrap();
+        }
+    }
+    assert_eq!(log.latest().size, 64);
+    let mut tree = MemoryTree::new();
+    for e in store.entries(0, 64).unwrap() {
+        tree.push(&e);
+    }
+    assert_eq!(
+        tree.root(),
+        log.latest().root,
+        "the retried batches kept the tree consistent"
+    );
 }
