@@ -98,6 +98,9 @@ pub struct Put {
     pub mode: PutMode,
 }
 
+/// Key–value pairs read from a side table.
+pub type Pairs = Vec<(Vec<u8>, Vec<u8>)>;
+
 /// One group-commit batch.
 #[derive(Debug, Clone, Copy)]
 pub struct Batch<'a> {
@@ -175,7 +178,7 @@ pub trait Store: Send + Sync + 'static {
         prefix: &[u8],
         after: Option<&[u8]>,
         limit: usize,
-    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError>;
+    ) -> Result<Pairs, StoreError>;
 
     /// Durably deletes `key` from a side table; returns whether it existed.
     fn delete(&self, table: Table, key: &[u8]) -> Result<bool, StoreError>;

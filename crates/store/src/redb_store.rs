@@ -24,7 +24,7 @@
 //!    After `commit` returns the batch survives a crash; before, a crash leaves the
 //!    previous commit intact (redb's two-slot commit).
 
-use crate::{Batch, PutMode, Store, StoreError, Table};
+use crate::{Batch, Pairs, PutMode, Store, StoreError, Table};
 use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinition};
 use std::path::Path;
 
@@ -220,7 +220,7 @@ impl Store for RedbStore {
         prefix: &[u8],
         after: Option<&[u8]>,
         limit: usize,
-    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+    ) -> Result<Pairs, StoreError> {
         use std::ops::Bound;
         let tx = self.db.begin_read().map_err(backend)?;
         let t = tx.open_table(side(table)).map_err(backend)?;

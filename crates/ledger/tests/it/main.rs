@@ -7,7 +7,7 @@ use proofless_core::merkle::{self, MemoryTree};
 use proofless_core::tiles::{self, TileId};
 use proofless_ledger::PendingPut;
 use proofless_ledger::{AppendError, Log, LogConfig, OpenError, ReadError};
-use proofless_store::{Batch, Put, PutMode, RedbStore, Store, StoreError, Table};
+use proofless_store::{Batch, Pairs, Put, PutMode, RedbStore, Store, StoreError, Table};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -285,13 +285,7 @@ impl Store for Flaky {
     fn get(&self, t: Table, k: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
         self.inner.get(t, k)
     }
-    fn scan(
-        &self,
-        t: Table,
-        p: &[u8],
-        a: Option<&[u8]>,
-        l: usize,
-    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+    fn scan(&self, t: Table, p: &[u8], a: Option<&[u8]>, l: usize) -> Result<Pairs, StoreError> {
         self.inner.scan(t, p, a, l)
     }
     fn delete(&self, t: Table, k: &[u8]) -> Result<bool, StoreError> {
