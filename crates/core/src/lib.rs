@@ -5,9 +5,12 @@
 //!
 //! * [`entry`] — typed log entries in deterministic CBOR (RFC 8949 §4.2.1), at most
 //!   64 KiB, with decoding that refuses anything non-canonical;
+//! * [`cert`] — certificates as COSE-signed security objects with salted per-field
+//!   digests (selective disclosure, ISO/IEC 18013-5 pattern);
 //! * [`merkle`] — RFC 9162 tree hashing and inclusion / consistency proofs;
 //! * [`tiles`] — C2SP `tlog-tiles` paths and entry bundles;
 //! * [`checkpoint`] — C2SP `tlog-checkpoint` signed notes with Ed25519;
+//! * [`ids`] — checked 公民身份号码, 统一社会信用代码 and 电子证照标识 (check characters);
 //! * [`keys`] — key identifiers (SHA-256 of the SubjectPublicKeyInfo) and role OIDs.
 //!
 //! # Guarantees
@@ -29,8 +32,10 @@
 //! ```
 
 pub mod cbor;
+pub mod cert;
 pub mod checkpoint;
 pub mod entry;
+pub mod ids;
 pub mod keys;
 pub mod merkle;
 pub mod tiles;

@@ -8,5 +8,6 @@
 mod cddl;
 mod ct_merkle_cross_check;
 mod entry_negative;
+mod ids;
 mod merkle_vectors;
 mod samples;
