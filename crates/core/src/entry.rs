@@ -26,6 +26,10 @@ pub type Millis = u64;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum EntryKind {
+    /// An electronic certificate issued.
+    CertificateIssued,
+    /// A certificate's status changed.
+    StatusChanged,
     /// A principal's certificate registered or retired.
     KeyEvent,
     /// One verification decision, allow or deny.
@@ -35,11 +39,13 @@ pub enum EntryKind {
 impl EntryKind {
     /// The wire number of the kind.
     ///
-    /// Numbers 1–3 and 5–6 are reserved for `CertificateIssued`, `StatusChanged`,
-    /// `PolicyPublished`, `ConsentGranted` and `ConsentRevoked` (DESIGN.md §4); until
-    /// their layouts are defined they decode as unknown kinds.
+    /// Numbers 3, 5 and 6 are reserved for `PolicyPublished`, `ConsentGranted` and
+    /// `ConsentRevoked` (DESIGN.md §4); until their layouts are defined they decode as
+    /// unknown kinds.
     pub const fn code(self) -> u64 {
         match self {
+            Self::CertificateIssued => 1,
+            Self::StatusChanged => 2,
             Self::KeyEvent => 4,
             Self::AccessRecorded => 7,
         }
@@ -48,6 +54,8 @@ impl EntryKind {
     /// The kind with this wire number, if this version defines it.
     pub const fn from_code(code: u64) -> Option<Self> {
         match code {
+            1 => Some(Self::CertificateIssued),
+            2 => Some(Self::StatusChanged),
             4 => Some(Self::KeyEvent),
             7 => Some(Self::AccessRecorded),
             _ => None,
@@ -57,6 +65,8 @@ impl EntryKind {
     /// A stable lowercase name, used in the HTTP API and in metrics.
     pub const fn name(self) -> &'static str {
         match self {
+            Self::CertificateIssued => "certificate_issued",
+            Self::StatusChanged => "status_changed",
             Self::KeyEvent => "key_event",
             Self::AccessRecorded => "access_recorded",
         }
@@ -87,6 +97,44 @@ pub struct KeyEvent {
     pub certificate: Option<Vec<u8>>,
     /// The organisation's 统一社会信用代码, when the principal is an organisation.
     pub organisation: Option<String>,
+}
+
+/// An electronic certificate admitted to the ledger (DESIGN.md §4 `CertificateIssued`).
+///
+/// It holds the issuer's signature over commitments only: the security object carries
+/// salted digests of the fields and of the holder, never their values, and `holder` is
+/// the ledger's keyed pseudonym of the holder code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CertificateIssued {
+    /// When the ledger admitted it.
+    pub time: Millis,
+    /// 电子证照标识 (also inside the signed security object).
+    pub certificate_id: String,
+    /// HMAC-SHA-256 pseudonym of the holder code under the deployment secret.
+    pub holder: [u8; 32],
+    /// Key id of the issuer certificate that signed (registered by a `KeyEvent`).
+    pub issuer_key: [u8; 32],
+    /// The issuer's COSE_Sign1 over the security object, with `kid` in its unprotected
+    /// header (see `proofless_core::cert`).
+    pub security_object: Vec<u8>,
+}
+
+/// A certificate's status changed (DESIGN.md §4 `StatusChanged`), by a statement the
+/// issuer signed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusChanged {
+    /// When the ledger admitted it.
+    pub time: Millis,
+    /// 电子证照标识.
+    pub certificate_id: String,
+    /// The new status (`proofless_core::cert::Status` wire number).
+    pub status: u64,
+    /// The successor, when superseded.
+    pub successor: Option<String>,
+    /// Key id of the issuer certificate that signed.
+    pub issuer_key: [u8; 32],
+    /// The issuer's COSE_Sign1 over the status statement, with `kid`.
+    pub statement: Vec<u8>,
 }
 
 /// Allow or deny.
@@ -138,6 +186,10 @@ pub const MAX_PURPOSE_CHARS: usize = 200;
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Entry {
+    /// See [`CertificateIssued`].
+    CertificateIssued(CertificateIssued),
+    /// See [`StatusChanged`].
+    StatusChanged(StatusChanged),
     /// See [`KeyEvent`].
     KeyEvent(KeyEvent),
     /// See [`AccessRecorded`].
@@ -173,11 +225,15 @@ const MAX_SHORT_TEXT: usize = 256;
 const MAX_PURPOSE_BYTES: usize = MAX_PURPOSE_CHARS * 4;
 const MAX_CERTIFICATE_DER: usize = 16 * 1024;
 const MAX_LIST_ITEMS: usize = 256;
+const MAX_ID: usize = 128;
+const MAX_SIGNED: usize = 32 * 1024;
 
 impl Entry {
     /// The entry's kind.
     pub fn kind(&self) -> EntryKind {
         match self {
+            Self::CertificateIssued(_) => EntryKind::CertificateIssued,
+            Self::StatusChanged(_) => EntryKind::StatusChanged,
             Self::KeyEvent(_) => EntryKind::KeyEvent,
             Self::AccessRecorded(_) => EntryKind::AccessRecorded,
         }
@@ -187,6 +243,21 @@ impl Entry {
     /// [`MAX_ENTRY_SIZE`] or a field exceeds its limit, so that what is encoded always decodes.
     pub fn encode(&self) -> Result<EncodedEntry, EntryError> {
         let body = match self {
+            Self::CertificateIssued(c) => MapBuilder::new()
+                .insert(1, cbor::uint(c.time))
+                .insert(2, cbor::text(&c.certificate_id))
+                .insert(3, cbor::bytes(&c.holder))
+                .insert(4, cbor::bytes(&c.issuer_key))
+                .insert(5, cbor::bytes(&c.security_object))
+                .build(),
+            Self::StatusChanged(c) => MapBuilder::new()
+                .insert(1, cbor::uint(c.time))
+                .insert(2, cbor::text(&c.certificate_id))
+                .insert(3, cbor::uint(c.status))
+                .insert_opt(4, c.successor.as_deref().map(cbor::text))
+                .insert(5, cbor::bytes(&c.issuer_key))
+                .insert(6, cbor::bytes(&c.statement))
+                .build(),
             Self::KeyEvent(e) => MapBuilder::new()
                 .insert(1, cbor::uint(e.time))
                 .insert(
@@ -255,12 +326,41 @@ impl Entry {
         };
         let mut m = MapReader::new(body).map_err(wrap)?;
         let entry = match kind {
+            EntryKind::CertificateIssued => {
+                Self::CertificateIssued(decode_issued(&mut m).map_err(wrap)?)
+            }
+            EntryKind::StatusChanged => Self::StatusChanged(decode_status(&mut m).map_err(wrap)?),
             EntryKind::KeyEvent => Self::KeyEvent(decode_key_event(&mut m).map_err(wrap)?),
             EntryKind::AccessRecorded => Self::AccessRecorded(decode_access(&mut m).map_err(wrap)?),
         };
         m.finish().map_err(wrap)?;
         Ok(entry)
     }
+}
+
+fn decode_issued(m: &mut MapReader) -> Result<CertificateIssued, ShapeError> {
+    Ok(CertificateIssued {
+        time: m.uint(1)?,
+        certificate_id: m.text(2, MAX_ID)?,
+        holder: m.digest(3)?,
+        issuer_key: m.digest(4)?,
+        security_object: m.bytes(5, MAX_SIGNED)?,
+    })
+}
+
+fn decode_status(m: &mut MapReader) -> Result<StatusChanged, ShapeError> {
+    let s = StatusChanged {
+        time: m.uint(1)?,
+        certificate_id: m.text(2, MAX_ID)?,
+        status: m.uint(3)?,
+        successor: m.text_opt(4, MAX_ID)?,
+        issuer_key: m.digest(5)?,
+        statement: m.bytes(6, MAX_SIGNED)?,
+    };
+    if s.status > 3 {
+        return Err(ShapeError::Invalid(3));
+    }
+    Ok(s)
 }
 
 fn decode_key_event(m: &mut MapReader) -> Result<KeyEvent, ShapeError> {
@@ -396,8 +496,8 @@ mod tests {
             .unwrap()
             .into_bytes();
         // [kind, body]: the kind is the second byte.
-        bytes[1] = 0x01;
-        assert_eq!(Entry::decode(&bytes), Err(EntryError::UnknownKind(1)));
+        bytes[1] = 0x03;
+        assert_eq!(Entry::decode(&bytes), Err(EntryError::UnknownKind(3)));
 
         let body = MapBuilder::new().insert(1, cbor::uint(1)).build();
         let v = Value::Array(vec![cbor::uint(4), body]);

@@ -1,6 +1,8 @@
 //! Realistic entries shared by the entry tests.
 
-use proofless_core::entry::{AccessRecorded, Decision, Entry, KeyAction, KeyEvent};
+use proofless_core::entry::{
+    AccessRecorded, CertificateIssued, Decision, Entry, KeyAction, KeyEvent, StatusChanged,
+};
 
 /// An allowed access that consumed a consent.
 pub(crate) fn access_with_consent() -> AccessRecorded {
@@ -68,5 +70,38 @@ pub(crate) fn all() -> Vec<Entry> {
         Entry::AccessRecorded(access_without_consent()),
         Entry::KeyEvent(key_registered()),
         Entry::KeyEvent(key_retired()),
+        Entry::CertificateIssued(issued()),
+        Entry::StatusChanged(superseded()),
+        Entry::StatusChanged(StatusChanged {
+            status: 1,
+            successor: None,
+            ..superseded()
+        }),
     ]
+}
+
+/// A certificate admitted (the COSE bytes are opaque to the entry layer).
+pub(crate) fn issued() -> CertificateIssued {
+    CertificateIssued {
+        time: 1_764_000_000_000,
+        certificate_id: "1.2.156.3005.2.11100000000013338W011.11430000006122244L.20230000403.001.U"
+            .into(),
+        holder: [3; 32],
+        issuer_key: [4; 32],
+        security_object: vec![0x84; 200],
+    }
+}
+
+/// A certificate superseded by its successor.
+pub(crate) fn superseded() -> StatusChanged {
+    StatusChanged {
+        time: 1_764_000_000_001,
+        certificate_id: issued().certificate_id,
+        status: 3,
+        successor: Some(
+            "1.2.156.3005.2.11100000000013338W011.11430000006122244L.20230000403.002.S".into(),
+        ),
+        issuer_key: [4; 32],
+        statement: vec![0x84; 100],
+    }
 }
