@@ -29,7 +29,13 @@ pub(crate) struct FileConfig {
     /// The ledger's X.509 certificate (PEM), registered in the log's first entry.
     pub(crate) ledger_certificate: Option<PathBuf>,
     /// The deployment's trust anchor (PEM), registered in the log's first entries.
+    /// Without it the certificate endpoints answer `not_configured`.
     pub(crate) trust_anchor: Option<PathBuf>,
+    /// Directory of certificate type schemas (default `schemas/certificates`).
+    pub(crate) certificate_types: Option<PathBuf>,
+    /// The deployment secret that keys holder pseudonyms (32 bytes, hex); default
+    /// `<data>/pseudonym.key`, generated on first start.
+    pub(crate) pseudonym_key: Option<PathBuf>,
 }
 
 impl FileConfig {
@@ -45,6 +51,8 @@ impl FileConfig {
             &mut c.ledger_key,
             &mut c.ledger_certificate,
             &mut c.trust_anchor,
+            &mut c.certificate_types,
+            &mut c.pseudonym_key,
         ]
         .into_iter()
         .flatten()
@@ -55,6 +63,42 @@ impl FileConfig {
         }
         Ok(c)
     }
+}
+
+/// Reads every `*.json` in `dir` as (file name, text), sorted by name.
+pub(crate) fn read_schemas(dir: &Path) -> Result<Vec<(String, String)>> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
+        let path = e?.path();
+        if path.extension().is_some_and(|x| x == "json") {
+            let text = std::fs::read_to_string(&path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            out.push((path.display().to_string(), text));
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// The pseudonym secret at `path`, generated (32 random bytes, hex, 0600) on first use.
+pub(crate) fn pseudonym_secret(path: &Path) -> Result<[u8; 32]> {
+    if path.exists() {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let bytes =
+            hex::decode(text.trim()).with_context(|| format!("{}: not hex", path.display()))?;
+        return bytes
+            .try_into()
+            .map_err(|_| anyhow::anyhow!("{}: must be 32 bytes of hex", path.display()));
+    }
+    if let Some(dir) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut secret = [0u8; 32];
+    getrandom::fill(&mut secret).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
+    write_durably(path, format!("{}\n", hex::encode(secret)).as_bytes(), true)?;
+    tracing::info!(path = %path.display(), "generated a new pseudonym secret");
+    Ok(secret)
 }
 
 /// Reads a signer key file.

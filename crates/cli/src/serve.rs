@@ -6,6 +6,11 @@ use clap::Args;
 use proofless_core::checkpoint::LedgerSigner;
 use proofless_core::entry::{Entry, KeyAction, KeyEvent};
 use proofless_core::keys;
+use proofless_core::pki::TrustAnchor;
+use proofless_ledger::catalog::Catalog;
+use proofless_ledger::certs::Certificates;
+use proofless_ledger::clock::SystemClock;
+use proofless_ledger::vault::PseudonymKey;
 use proofless_ledger::{Log, LogConfig};
 use proofless_server::AppState;
 use proofless_store::{RedbStore, Store};
@@ -158,9 +163,27 @@ pub(crate) fn run(args: ServeArgs) -> Result<()> {
         Vec::new()
     };
     let log = Arc::new(
-        Log::open(store, signer, LogConfig::default())
+        Log::open(store.clone(), signer, LogConfig::default())
             .with_context(|| format!("opening the log in {}", data.display()))?,
     );
+    let certificates = match &file.trust_anchor {
+        Some(anchor) => Some(Arc::new(certificate_service(
+            log.clone(),
+            store,
+            anchor,
+            file.certificate_types.as_deref(),
+            &file
+                .pseudonym_key
+                .clone()
+                .unwrap_or_else(|| data.join("pseudonym.key")),
+        )?)),
+        None => {
+            tracing::warn!(
+                "no trust_anchor configured: the certificate endpoints answer not_configured"
+            );
+            None
+        }
+    };
 
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -182,10 +205,41 @@ pub(crate) fn run(args: ServeArgs) -> Result<()> {
         tracing::info!(%addr, origin = %log.origin(), size = log.latest().size, data = %data.display(), "serving");
         // The one line on stdout: scripts and tests read the address from it.
         println!("proofless listening on http://{addr}");
-        proofless_server::serve(listener, AppState::new(log), shutdown_signal()).await?;
+        let mut state = AppState::new(log);
+        if let Some(c) = certificates {
+            state = state.with_certificates(c);
+        }
+        proofless_server::serve(listener, state, shutdown_signal()).await?;
         tracing::info!("stopped");
         Ok(())
     })
+}
+
+/// The certificate service: trust anchor, type catalog, pseudonym secret.
+pub(crate) fn certificate_service(
+    log: Arc<Log>,
+    store: Arc<RedbStore>,
+    anchor: &Path,
+    types: Option<&Path>,
+    pseudonym_key: &Path,
+) -> Result<Certificates> {
+    let pem = std::fs::read(anchor).with_context(|| format!("reading {}", anchor.display()))?;
+    let anchor = TrustAnchor::from_pem(&pem)
+        .map_err(|e| anyhow::anyhow!("{}: not a usable trust anchor: {e}", anchor.display()))?;
+    let dir = types
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("schemas/certificates"));
+    let catalog = Catalog::load(&config::read_schemas(&dir)?)?;
+    tracing::info!(types = catalog.len(), dir = %dir.display(), "certificate types loaded");
+    let secret = config::pseudonym_secret(pseudonym_key)?;
+    Ok(Certificates::new(
+        log,
+        store,
+        Arc::new(catalog),
+        anchor,
+        PseudonymKey::new(secret),
+        Arc::new(SystemClock),
+    ))
 }
 
 async fn shutdown_signal() {

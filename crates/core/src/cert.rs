@@ -713,3 +713,63 @@ mod tests {
         assert_eq!(SecurityObject::decode(&so.encode()).unwrap(), so);
     }
 }
+
+/// A principal's signed statement that its own key is retired (e.g. after a suspected
+/// compromise, or at the end of its use). Signed by the key being retired, so only its
+/// holder can retire it; a retired key can never be used again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyRetirement {
+    /// The key id (SHA-256 of the DER SubjectPublicKeyInfo) of the retired key.
+    pub key_id: [u8; 32],
+    /// When it was signed, ms since the Unix epoch.
+    pub signed: u64,
+}
+
+const RETIRE: &str = "retire";
+
+impl KeyRetirement {
+    /// Canonical CBOR `{1: "retire", 2: key id, 3: signed}`.
+    pub fn encode(&self) -> Vec<u8> {
+        cbor::encode(
+            &MapBuilder::new()
+                .insert(1, cbor::text(RETIRE))
+                .insert(2, cbor::bytes(&self.key_id))
+                .insert(3, cbor::uint(self.signed))
+                .build(),
+        )
+    }
+
+    /// Signs it with the key being retired, whose chain goes in `x5chain`.
+    pub fn sign(&self, key: &SigningKey, x5chain: &[Vec<u8>]) -> Vec<u8> {
+        sign1(self.encode(), key, x5chain_header(x5chain))
+    }
+
+    /// Parses a signed retirement; returns it with the signer's chain. The caller
+    /// validates the chain and then calls [`KeyRetirement::verify`].
+    pub fn parse(bytes: &[u8]) -> Result<(Self, Vec<Vec<u8>>, SignedRetirement), CertError> {
+        let (sign1, payload) = parse_sign1(bytes)?;
+        let v = cbor::decode_canonical(&payload, 256)?;
+        let mut m = MapReader::new(v).map_err(CertError::Shape)?;
+        if m.text(1, 16).map_err(CertError::Shape)? != RETIRE {
+            return Err(CertError::Shape(ShapeError::Invalid(1)));
+        }
+        let r = Self {
+            key_id: m.digest(2).map_err(CertError::Shape)?,
+            signed: m.uint(3).map_err(CertError::Shape)?,
+        };
+        m.finish().map_err(CertError::Shape)?;
+        let chain = x5chain_of(&sign1)?;
+        Ok((r, chain, SignedRetirement(sign1)))
+    }
+}
+
+/// The signature of a parsed [`KeyRetirement`], to verify.
+#[derive(Debug, Clone)]
+pub struct SignedRetirement(CoseSign1);
+
+impl SignedRetirement {
+    /// Verifies with the key being retired.
+    pub fn verify(&self, key: &VerifyingKey) -> Result<(), CertError> {
+        verify_sign1(&self.0, key)
+    }
+}

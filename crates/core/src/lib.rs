@@ -11,7 +11,8 @@
 //! * [`tiles`] — C2SP `tlog-tiles` paths and entry bundles;
 //! * [`checkpoint`] — C2SP `tlog-checkpoint` signed notes with Ed25519;
 //! * [`ids`] — checked 公民身份号码, 统一社会信用代码 and 电子证照标识 (check characters);
-//! * [`keys`] — key identifiers (SHA-256 of the SubjectPublicKeyInfo) and role OIDs.
+//! * [`keys`] — key identifiers (SHA-256 of the SubjectPublicKeyInfo) and role OIDs;
+//! * [`pki`] — who is who: X.509 chain policy for principals (Ed25519, role, 统一社会信用代码).
 //!
 //! # Guarantees
 //! * `core` does no I/O: no files, no network, no clock, no randomness. Callers pass
@@ -38,4 +39,5 @@ pub mod entry;
 pub mod ids;
 pub mod keys;
 pub mod merkle;
+pub mod pki;
 pub mod tiles;

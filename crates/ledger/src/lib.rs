@@ -25,9 +25,13 @@
 //! byte-for-byte, and the checkpoint it serves always verifies against the stored tree
 //! (checked again at [`Log::open`]).
 
+pub mod catalog;
+pub mod certs;
+pub mod clock;
 mod log;
 mod metrics;
 mod sequencer;
+pub mod vault;
 
 pub use log::{
     AppendError, Appended, EntryWithProof, Log, LogConfig, OpenError, PendingPut, Published,

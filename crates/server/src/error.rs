@@ -61,6 +61,116 @@ pub const CODES: &[(&str, u16, &str)] = &[
         500,
         "An unexpected server error; details are in the server log.",
     ),
+    (
+        "invalid_json",
+        400,
+        "The body is not the JSON this endpoint expects (or a base64 field is not base64).",
+    ),
+    (
+        "unsupported_media_type",
+        415,
+        "The body must be sent as application/json.",
+    ),
+    (
+        "not_configured",
+        503,
+        "This server has no trust anchor or certificate catalog configured.",
+    ),
+    (
+        "malformed_certificate",
+        400,
+        "The COSE_Sign1, security object or a disclosed item is malformed or not canonical CBOR.",
+    ),
+    (
+        "bad_signature",
+        400,
+        "The issuer's signature does not verify.",
+    ),
+    (
+        "issuer_not_trusted",
+        403,
+        "The signer's certificate chain does not reach the trust anchor for this role.",
+    ),
+    (
+        "issuer_certificate_expired",
+        403,
+        "A certificate in the signer's chain is expired or not yet valid.",
+    ),
+    (
+        "issuer_key_retired",
+        403,
+        "The signing key was retired in the log.",
+    ),
+    (
+        "type_not_allowed",
+        403,
+        "The issuer's certificate does not allow this certificate type.",
+    ),
+    (
+        "issuer_mismatch",
+        400,
+        "The identifier, the security object and the issuer certificate name different issuers.",
+    ),
+    (
+        "unknown_certificate_type",
+        400,
+        "The certificate type code is not in the catalog.",
+    ),
+    (
+        "invalid_certificate_id",
+        400,
+        "The certificate identifier is malformed or its check character is wrong.",
+    ),
+    (
+        "invalid_holder_code",
+        400,
+        "The holder code is malformed, its check character is wrong, or it is of a kind this type is not held by.",
+    ),
+    (
+        "digest_mismatch",
+        400,
+        "A disclosed item does not match its signed digest, or items are missing, repeated or extra.",
+    ),
+    (
+        "schema_violation",
+        422,
+        "A field value violates the certificate type's schema; the detail names the field and rule.",
+    ),
+    (
+        "invalid_validity",
+        400,
+        "The validity dates are malformed or reversed.",
+    ),
+    (
+        "duplicate_certificate_id",
+        409,
+        "The certificate identifier is already in the log; identifiers are unique forever.",
+    ),
+    (
+        "not_certificate_issuer",
+        403,
+        "Only the certificate's issuer may change its status.",
+    ),
+    (
+        "stale_status",
+        409,
+        "The status statement does not follow the certificate's latest status entry.",
+    ),
+    (
+        "invalid_status_transition",
+        409,
+        "The certificate's current status cannot make this transition.",
+    ),
+    (
+        "invalid_successor",
+        409,
+        "The successor is not a valid certificate of the same type and holder.",
+    ),
+    (
+        "busy",
+        409,
+        "Another change to the same certificate is in progress; retry.",
+    ),
 ];
 
 /// An RFC 9457 problem details object.

@@ -17,7 +17,9 @@
 //! * The server never blocks the async runtime on storage: store reads run on the
 //!   blocking pool, appends on the sequencer thread.
 
+mod certs;
 pub mod error;
+mod extract;
 mod routes;
 
 use axum::Router;
@@ -25,7 +27,7 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::http::StatusCode;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -54,12 +56,22 @@ struct HttpLabels {
 #[derive(Clone)]
 pub struct AppState {
     log: Arc<Log>,
+    certificates: Option<Arc<proofless_ledger::certs::Certificates>>,
     registry: Arc<Registry>,
     requests: Family<HttpLabels, Counter>,
     latency: Family<HttpLabels, Histogram>,
 }
 
 impl AppState {
+    /// Serves the certificate endpoints with `certificates`.
+    pub fn with_certificates(
+        mut self,
+        certificates: Arc<proofless_ledger::certs::Certificates>,
+    ) -> Self {
+        self.certificates = Some(certificates);
+        self
+    }
+
     /// State for a server of `log`, with its metrics registered.
     pub fn new(log: Arc<Log>) -> Self {
         let mut registry = Registry::default();
@@ -77,6 +89,7 @@ impl AppState {
         http.register("request_seconds", "HTTP request latency", latency.clone());
         Self {
             log,
+            certificates: None,
             registry: Arc::new(registry),
             requests,
             latency,
@@ -101,11 +114,16 @@ impl AppState {
         routes::healthz,
         routes::metrics,
         routes::openapi_json,
+        certs::issue,
+        certs::change_status,
+        certs::get_certificate,
+        certs::lookup,
     ),
     components(schemas(error::Problem)),
     tags(
         (name = "tlog-tiles", description = "C2SP tlog-tiles read API"),
         (name = "log", description = "Entries and proofs"),
+        (name = "certificates", description = "Electronic certificates: issuance, status, lookups"),
         (name = "operations", description = "Health, metrics and this document"),
     )
 )]
@@ -179,6 +197,10 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(routes::healthz))
         .route("/metrics", get(routes::metrics))
         .route("/openapi.json", get(routes::openapi_json))
+        .route("/v1/certificates", post(certs::issue))
+        .route("/v1/certificates/lookup", post(certs::lookup))
+        .route("/v1/certificates/{id}", get(certs::get_certificate))
+        .route("/v1/certificates/{id}/status", post(certs::change_status))
         .fallback(|| async { error::ApiError::not_found() })
         .method_not_allowed_fallback(|| async { error::ApiError::new("method_not_allowed") })
         // Innermost first: the limits, then the problem+json mapping of their answers,

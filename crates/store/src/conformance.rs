@@ -130,6 +130,36 @@ pub fn duplicate_insert_refuses_the_whole_batch<B: Backend>(b: &mut B) {
         "{r:?}"
     );
     assert_eq!(s.size().unwrap(), 1);
+    // InsertOrSame: the same value again is fine, another value refuses the batch.
+    append_with(
+        &s,
+        1,
+        2,
+        &[put(Table::HolderKeys, "h", "k1", PutMode::InsertOrSame)],
+    )
+    .unwrap();
+    append_with(
+        &s,
+        2,
+        3,
+        &[put(Table::HolderKeys, "h", "k1", PutMode::InsertOrSame)],
+    )
+    .unwrap();
+    let r = append_with(
+        &s,
+        3,
+        4,
+        &[put(Table::HolderKeys, "h", "k2", PutMode::InsertOrSame)],
+    );
+    assert!(
+        matches!(r, Err(StoreError::Duplicate(Table::HolderKeys))),
+        "{r:?}"
+    );
+    assert_eq!(
+        s.get(Table::HolderKeys, b"h").unwrap(),
+        Some(b"k1".to_vec())
+    );
+    assert_eq!(s.size().unwrap(), 3);
     assert_eq!(
         s.get(Table::Certificates, b"id-1").unwrap(),
         Some(b"a".to_vec())

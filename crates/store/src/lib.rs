@@ -21,7 +21,8 @@
 //!   0 and never reissued.
 //! * A store MUST NOT change or delete an entry, a hash or an older size once written.
 //! * A store MUST apply a batch's [`Put`]s in the batch's transaction, and MUST refuse the
-//!   whole batch ([`StoreError::Duplicate`]) when a [`PutMode::Insert`] key already exists.
+//!   whole batch ([`StoreError::Duplicate`]) when a [`PutMode::Insert`] key already exists
+//!   or a [`PutMode::InsertOrSame`] key exists with another value.
 //!   Side tables are the only data that may later be deleted ([`Store::delete`]): erasing
 //!   a holder's key erases their payloads while the log still verifies.
 //! * A store SHOULD make one durable flush per batch, never one per entry (group commit).
@@ -52,16 +53,19 @@ pub enum Table {
     Payloads,
     /// Holder pseudonym → the holder's data key.
     HolderKeys,
+    /// Principal key id → its registration state (registered at, retired at).
+    Keys,
 }
 
 impl Table {
     /// Every table.
-    pub const ALL: [Table; 5] = [
+    pub const ALL: [Table; 6] = [
         Table::Certificates,
         Table::HolderIndex,
         Table::Status,
         Table::Payloads,
         Table::HolderKeys,
+        Table::Keys,
     ];
 
     /// A stable name, used as the backend's table name.
@@ -72,6 +76,7 @@ impl Table {
             Table::Status => "status",
             Table::Payloads => "payloads",
             Table::HolderKeys => "holder_keys",
+            Table::Keys => "keys",
         }
     }
 }
@@ -83,6 +88,10 @@ pub enum PutMode {
     Insert,
     /// Insert or replace.
     Upsert,
+    /// Insert if absent; if present, the stored value must be identical, otherwise the
+    /// whole batch is refused. For values that several concurrent batches may each
+    /// establish (a new holder's key), of which exactly one must win.
+    InsertOrSame,
 }
 
 /// One write to a side table.

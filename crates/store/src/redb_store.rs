@@ -39,6 +39,7 @@ fn side(table: Table) -> TableDefinition<'static, &'static [u8], &'static [u8]> 
         Table::Status => "side_status",
         Table::Payloads => "side_payloads",
         Table::HolderKeys => "side_holder_keys",
+        Table::Keys => "side_keys",
     })
 }
 
@@ -155,7 +156,12 @@ impl Store for RedbStore {
                 let old = t
                     .insert(put.key.as_slice(), put.value.as_slice())
                     .map_err(backend)?;
-                if old.is_some() && put.mode == PutMode::Insert {
+                let refused = match (&old, put.mode) {
+                    (None, _) | (Some(_), PutMode::Upsert) => false,
+                    (Some(_), PutMode::Insert) => true,
+                    (Some(prev), PutMode::InsertOrSame) => prev.value() != put.value.as_slice(),
+                };
+                if refused {
                     // Returning drops the transaction uncommitted: nothing is written.
                     return Err(StoreError::Duplicate(put.table));
                 }

@@ -10,4 +10,5 @@ mod ct_merkle_cross_check;
 mod entry_negative;
 mod ids;
 mod merkle_vectors;
+mod pki;
 mod samples;

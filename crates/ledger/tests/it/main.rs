@@ -1,5 +1,7 @@
 //! Integration tests of the log on the real redb store.
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod certs;
 
 use proofless_core::checkpoint::LedgerSigner;
 use proofless_core::entry::{AccessRecorded, Decision, EncodedEntry, Entry};

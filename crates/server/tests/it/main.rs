@@ -1,6 +1,8 @@
 //! HTTP-layer tests with `Router::oneshot` on a real log and redb store.
 #![allow(clippy::unwrap_used)]
 
+mod certs;
+
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
 use http_body_util::BodyExt;
@@ -66,7 +68,7 @@ async fn get(state: &AppState, uri: &str) -> (StatusCode, axum::http::HeaderMap,
     call(state, Method::GET, uri).await
 }
 
-fn problem_code(headers: &axum::http::HeaderMap, body: &[u8]) -> String {
+pub(crate) fn problem_code(headers: &axum::http::HeaderMap, body: &[u8]) -> String {
     assert_eq!(headers[header::CONTENT_TYPE], "application/problem+json");
     let v: serde_json::Value = serde_json::from_slice(body).unwrap();
     v["code"].as_str().unwrap().to_owned()
@@ -289,9 +291,35 @@ async fn committed_openapi_is_current_and_covers_every_route() {
         let (st, _, _) = get(&s, probe).await;
         assert_eq!(st, StatusCode::OK, "{probe}");
     }
+    // The certificate routes exist: without a configured service they answer
+    // `not_configured`, not the fallback's 404.
+    for (path, method, probe) in [
+        ("/v1/certificates", Method::POST, "/v1/certificates"),
+        (
+            "/v1/certificates/lookup",
+            Method::POST,
+            "/v1/certificates/lookup",
+        ),
+        ("/v1/certificates/{id}", Method::GET, "/v1/certificates/x"),
+        (
+            "/v1/certificates/{id}/status",
+            Method::POST,
+            "/v1/certificates/x/status",
+        ),
+    ] {
+        assert!(
+            doc["paths"].get(path).is_some(),
+            "{path} missing from OpenAPI"
+        );
+        let (st, h, body) = call(&s, method, probe).await;
+        assert_ne!(st, StatusCode::NOT_FOUND, "{probe} is not routed");
+        if st == StatusCode::SERVICE_UNAVAILABLE {
+            assert_eq!(problem_code(&h, &body), "not_configured");
+        }
+    }
     assert_eq!(
         doc["paths"].as_object().unwrap().len(),
-        8,
+        12,
         "a documented route is not probed here"
     );
 }

@@ -1,0 +1,923 @@
+//! The certificate service: issuance, status changes, key retirement and lookups.
+//!
+//! Invariants (DESIGN.md §2):
+//! * **Whoever states something signs it.** A certificate enters the log only with its
+//!   issuer's COSE signature, made with a key whose X.509 chain reaches the trust anchor
+//!   for the role `issuer`, whose organisation is the identifier's issuer, and which may
+//!   issue the type; a status change only with a statement signed by the same
+//!   organisation.
+//! * **Append-only, unique identifiers.** An identifier is admitted once, ever: checked
+//!   before sequencing (store index plus in-flight set) and again by the store itself
+//!   (insert-only put in the batch transaction).
+//! * **The log holds commitments, not personal data.** Entries carry the signed digests,
+//!   the holder's keyed pseudonym and the issuer's key id; values and salts go to the
+//!   payload table, sealed under the holder's key, in the same transaction.
+//! * **Bad input changes nothing.** Every check runs before anything is appended.
+
+use crate::catalog::{Catalog, SchemaViolation};
+use crate::clock::{Clock, china_date, is_date};
+use crate::log::{AppendError, Log, PendingPut, ReadError};
+use crate::vault::{self, Pseudonym, PseudonymKey};
+use proofless_core::cbor::{self, MapBuilder, MapReader};
+use proofless_core::cert::{
+    CertError, FieldValue, HOLDER_ITEM, Item, KeyRetirement, SignedSecurityObject, SignedStatus,
+    Status,
+};
+use proofless_core::entry::{CertificateIssued, Entry, KeyAction, KeyEvent, StatusChanged};
+use proofless_core::ids::{CertificateId, HolderCode, IdError};
+use proofless_core::keys::Role;
+use proofless_core::merkle::Hash;
+use proofless_core::pki::{self, PkiError, Principal, TrustAnchor};
+use proofless_store::{Put, PutMode, Store, StoreError, Table};
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use thiserror::Error;
+
+/// Why an issuance, status change or retirement was refused. Nothing was written.
+#[derive(Debug, Error)]
+#[non_exhaustive]
+pub enum CertificateError {
+    /// The COSE_Sign1, security object or an item is malformed or non-canonical.
+    #[error("malformed: {0}")]
+    Malformed(CertError),
+    /// The signer's chain does not reach the trust anchor for the right role, or a
+    /// certificate in it is expired or not yet valid.
+    #[error("issuer certificate not accepted: {0}")]
+    Untrusted(PkiError),
+    /// The signing key was retired by a `KeyEvent`.
+    #[error("the issuer key is retired")]
+    KeyRetired,
+    /// The type code is not in the catalog.
+    #[error("unknown certificate type")]
+    UnknownType,
+    /// The issuer's certificate does not allow this type.
+    #[error("the issuer may not issue this certificate type")]
+    TypeNotAllowed,
+    /// The signature does not verify.
+    #[error("the issuer signature does not verify")]
+    BadSignature,
+    /// The identifier, security object and issuer certificate disagree on who issued.
+    #[error("the issuer in the identifier, the security object and the certificate differ")]
+    IssuerMismatch,
+    /// The identifier is malformed or its check character is wrong.
+    #[error("certificate identifier: {0}")]
+    BadIdentifier(IdError),
+    /// The holder code is malformed, its check character is wrong, or its type is not
+    /// one this certificate type is held by.
+    #[error("holder code: {0}")]
+    BadHolderCode(&'static str),
+    /// A disclosed item does not match its signed digest, or items are missing or extra.
+    #[error("disclosed items: {0}")]
+    DigestMismatch(&'static str),
+    /// A field value violates the type's schema.
+    #[error(transparent)]
+    Schema(SchemaViolation),
+    /// The validity dates are malformed or reversed.
+    #[error("validity dates are malformed or reversed")]
+    BadValidity,
+    /// The identifier was issued before (identifiers are unique forever).
+    #[error("the certificate identifier is already in the log")]
+    Duplicate,
+    /// No such certificate.
+    #[error("no such certificate")]
+    NotFound,
+    /// The signer is not the certificate's issuer.
+    #[error("only the certificate's issuer may change its status")]
+    NotIssuer,
+    /// The statement does not follow the certificate's latest status entry.
+    #[error("the statement does not follow the latest status entry")]
+    Stale,
+    /// The transition is not allowed (e.g. reinstating a revoked certificate).
+    #[error("status {from} cannot become {to}")]
+    Transition {
+        /// Current status.
+        from: &'static str,
+        /// Requested status.
+        to: &'static str,
+    },
+    /// The successor does not exist, or is of another type or holder.
+    #[error("the successor is not a valid certificate of the same type and holder")]
+    BadSuccessor,
+    /// Another change to the same certificate is in progress.
+    #[error("another change to this certificate is in progress")]
+    Busy,
+    /// The ledger could not durably append; nothing can be assumed written.
+    #[error("the ledger is unavailable")]
+    Unavailable,
+}
+
+impl CertificateError {
+    /// A stable machine-readable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Malformed(_) => "malformed_certificate",
+            Self::Untrusted(PkiError::Expired { .. } | PkiError::NotYetValid { .. }) => {
+                "issuer_certificate_expired"
+            }
+            Self::Untrusted(_) => "issuer_not_trusted",
+            Self::KeyRetired => "issuer_key_retired",
+            Self::UnknownType => "unknown_certificate_type",
+            Self::TypeNotAllowed => "type_not_allowed",
+            Self::BadSignature => "bad_signature",
+            Self::IssuerMismatch => "issuer_mismatch",
+            Self::BadIdentifier(_) => "invalid_certificate_id",
+            Self::BadHolderCode(_) => "invalid_holder_code",
+            Self::DigestMismatch(_) => "digest_mismatch",
+            Self::Schema(_) => "schema_violation",
+            Self::BadValidity => "invalid_validity",
+            Self::Duplicate => "duplicate_certificate_id",
+            Self::NotFound => "not_found",
+            Self::NotIssuer => "not_certificate_issuer",
+            Self::Stale => "stale_status",
+            Self::Transition { .. } => "invalid_status_transition",
+            Self::BadSuccessor => "invalid_successor",
+            Self::Busy => "busy",
+            Self::Unavailable => "unavailable",
+        }
+    }
+}
+
+fn malformed(e: CertError) -> CertificateError {
+    match e {
+        CertError::BadSignature => CertificateError::BadSignature,
+        other => CertificateError::Malformed(other),
+    }
+}
+
+/// What an issuer submits: its COSE_Sign1 over the security object (with `x5chain`) and
+/// every item (salt, name, value) including the holder item.
+#[derive(Debug, Clone)]
+pub struct IssueRequest {
+    /// COSE_Sign1 bytes.
+    pub security_object: Vec<u8>,
+    /// Canonical CBOR `[salt, name, value]` items.
+    pub items: Vec<Vec<u8>>,
+}
+
+/// A certificate admitted to the log.
+#[derive(Debug, Clone)]
+pub struct Admitted {
+    /// 电子证照标识.
+    pub certificate_id: String,
+    /// Index of the entry (`CertificateIssued` or `StatusChanged`).
+    pub index: u64,
+    /// The covering checkpoint.
+    pub checkpoint: Arc<crate::Published>,
+    /// Inclusion proof of the entry against the checkpoint.
+    pub proof: Vec<Hash>,
+}
+
+/// What the ledger knows about a certificate.
+#[derive(Debug, Clone)]
+pub struct CertificateView {
+    /// 电子证照标识.
+    pub certificate_id: String,
+    /// 证照类型代码.
+    pub type_code: String,
+    /// Issuer 统一社会信用代码.
+    pub issuer: String,
+    /// Status, with expiry applied at the time of the lookup.
+    pub status: &'static str,
+    /// Last day of validity, if any.
+    pub valid_until: Option<String>,
+    /// The successor, if superseded.
+    pub successor: Option<String>,
+    /// Index of the `CertificateIssued` entry.
+    pub issued_index: u64,
+    /// Index of the latest entry about it (issued or status change): a status statement
+    /// must name it as `previous`.
+    pub latest_index: u64,
+    /// The `CertificateIssued` entry, canonical CBOR.
+    pub entry: Vec<u8>,
+    /// Inclusion proof of `entry` against `checkpoint`.
+    pub proof: Vec<Hash>,
+    /// The checkpoint.
+    pub checkpoint: Arc<crate::Published>,
+}
+
+/// The stored status record of a certificate (side table `Status`), followed on disk by
+/// the big-endian index of its latest entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct StatusRecord {
+    status: Status,
+    issued_index: u64,
+    type_code: String,
+    issuer: String,
+    holder: Pseudonym,
+    valid_until: Option<String>,
+    successor: Option<String>,
+}
+
+impl StatusRecord {
+    fn encode(&self) -> Vec<u8> {
+        cbor::encode(
+            &MapBuilder::new()
+                .insert(1, cbor::uint(self.status.code()))
+                .insert(2, cbor::uint(self.issued_index))
+                .insert(3, cbor::text(&self.type_code))
+                .insert(4, cbor::text(&self.issuer))
+                .insert(5, cbor::bytes(&self.holder))
+                .insert_opt(6, self.valid_until.as_deref().map(cbor::text))
+                .insert_opt(7, self.successor.as_deref().map(cbor::text))
+                .build(),
+        )
+    }
+
+    /// Decodes `record ‖ latest index`.
+    fn decode(bytes: &[u8]) -> Result<(Self, u64), StoreError> {
+        let corrupt = || StoreError::Corrupt("status record");
+        let (rec, idx) = bytes
+            .split_at_checked(bytes.len().saturating_sub(8))
+            .ok_or_else(corrupt)?;
+        let latest = u64::from_be_bytes(idx.try_into().map_err(|_| corrupt())?);
+        let v = cbor::decode_canonical(rec, 4096).map_err(|_| corrupt())?;
+        let mut m = MapReader::new(v).map_err(|_| corrupt())?;
+        let r = Self {
+            status: Status::from_code(m.uint(1).map_err(|_| corrupt())?).ok_or_else(corrupt)?,
+            issued_index: m.uint(2).map_err(|_| corrupt())?,
+            type_code: m.text(3, 64).map_err(|_| corrupt())?,
+            issuer: m.text(4, 64).map_err(|_| corrupt())?,
+            holder: m.digest(5).map_err(|_| corrupt())?,
+            valid_until: m.text_opt(6, 16).map_err(|_| corrupt())?,
+            successor: m.text_opt(7, 128).map_err(|_| corrupt())?,
+        };
+        Ok((r, latest))
+    }
+}
+
+/// Registration state of a principal key (side table `Keys`), followed on disk by the
+/// big-endian index of its registering `KeyEvent`.
+fn key_record(role: Role, organisation: &str, retired: bool) -> Vec<u8> {
+    cbor::encode(
+        &MapBuilder::new()
+            .insert(1, cbor::text(role.name()))
+            .insert(2, cbor::text(organisation))
+            .insert(3, ciborium::value::Value::Bool(retired))
+            .build(),
+    )
+}
+
+fn key_retired(bytes: &[u8]) -> Result<bool, StoreError> {
+    let corrupt = || StoreError::Corrupt("key record");
+    let rec = bytes
+        .get(..bytes.len().saturating_sub(8))
+        .ok_or_else(corrupt)?;
+    let v = cbor::decode_canonical(rec, 1024).map_err(|_| corrupt())?;
+    let mut m = MapReader::new(v).map_err(|_| corrupt())?;
+    match m.take(3).map_err(|_| corrupt())? {
+        ciborium::value::Value::Bool(b) => Ok(b),
+        _ => Err(corrupt()),
+    }
+}
+
+fn store_err(e: StoreError) -> CertificateError {
+    tracing::error!(error = %e, "store failure in the certificate service");
+    CertificateError::Unavailable
+}
+
+fn append_err(e: AppendError) -> CertificateError {
+    match e {
+        AppendError::Duplicate => CertificateError::Duplicate,
+        _ => CertificateError::Unavailable,
+    }
+}
+
+/// Removes an identifier from the in-flight set when dropped.
+struct InFlight<'a> {
+    set: &'a Mutex<HashSet<String>>,
+    id: String,
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut s) = self.set.lock() {
+            s.remove(&self.id);
+        }
+    }
+}
+
+/// The certificate service.
+pub struct Certificates {
+    log: Arc<Log>,
+    store: Arc<dyn Store>,
+    catalog: Arc<Catalog>,
+    anchor: TrustAnchor,
+    pseudonyms: PseudonymKey,
+    clock: Arc<dyn Clock>,
+    in_flight: Mutex<HashSet<String>>,
+    /// Holder keys generated for holders whose first certificate is not yet committed,
+    /// so that concurrent first issuances for one holder use one key.
+    pending_keys: Mutex<HashMap<Pseudonym, [u8; 32]>>,
+}
+
+impl std::fmt::Debug for Certificates {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Certificates")
+            .field("types", &self.catalog.len())
+            .finish_non_exhaustive()
+    }
+}
+
+fn random<const N: usize>() -> Result<[u8; N], CertificateError> {
+    let mut b = [0u8; N];
+    getrandom::fill(&mut b).map_err(|_| CertificateError::Unavailable)?;
+    Ok(b)
+}
+
+impl Certificates {
+    /// A service over `log` (whose store is `store`).
+    pub fn new(
+        log: Arc<Log>,
+        store: Arc<dyn Store>,
+        catalog: Arc<Catalog>,
+        anchor: TrustAnchor,
+        pseudonyms: PseudonymKey,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        Self {
+            log,
+            store,
+            catalog,
+            anchor,
+            pseudonyms,
+            clock,
+            in_flight: Mutex::new(HashSet::new()),
+            pending_keys: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The catalog of types.
+    pub fn catalog(&self) -> &Catalog {
+        &self.catalog
+    }
+
+    /// The holder pseudonym of a holder code.
+    pub fn pseudonym(&self, holder: &HolderCode) -> Pseudonym {
+        self.pseudonyms
+            .pseudonym(holder.code_type(), holder.as_str())
+    }
+
+    fn reserve(&self, id: &str) -> Result<InFlight<'_>, CertificateError> {
+        let mut s = self
+            .in_flight
+            .lock()
+            .map_err(|_| CertificateError::Unavailable)?;
+        if !s.insert(id.to_owned()) {
+            return Err(CertificateError::Busy);
+        }
+        Ok(InFlight {
+            set: &self.in_flight,
+            id: id.to_owned(),
+        })
+    }
+
+    fn principal(&self, chain: &[Vec<u8>]) -> Result<Principal, CertificateError> {
+        let now = (self.clock.now_millis() / 1000) as i64;
+        let p = pki::validate(chain, &self.anchor, Role::Issuer, now)
+            .map_err(CertificateError::Untrusted)?;
+        match self
+            .store
+            .get(Table::Keys, &p.key_id())
+            .map_err(store_err)?
+        {
+            Some(rec) if key_retired(&rec).map_err(store_err)? => Err(CertificateError::KeyRetired),
+            _ => Ok(p),
+        }
+    }
+
+    /// Entries and puts that register `p`'s key, if it is not registered yet.
+    fn register_key(
+        &self,
+        p: &Principal,
+        entries: &mut Vec<Entry>,
+        puts: &mut Vec<PendingPut>,
+    ) -> Result<(), CertificateError> {
+        if self
+            .store
+            .get(Table::Keys, &p.key_id())
+            .map_err(store_err)?
+            .is_some()
+        {
+            return Ok(());
+        }
+        let org = p.organisation().map(|u| u.as_str().to_owned());
+        puts.push(PendingPut {
+            put: Put {
+                table: Table::Keys,
+                key: p.key_id().to_vec(),
+                value: key_record(Role::Issuer, org.as_deref().unwrap_or(""), false),
+                // Two first issuances by one new key may race: both carry the same record,
+                // so the second is accepted as the same value.
+                mode: PutMode::InsertOrSame,
+            },
+            index_of: Some(entries.len()),
+        });
+        entries.push(Entry::KeyEvent(KeyEvent {
+            time: self.clock.now_millis(),
+            action: KeyAction::Registered,
+            role: Role::Issuer.name().to_owned(),
+            key_id: p.key_id(),
+            certificate: Some(p.leaf_der().to_vec()),
+            organisation: org,
+        }));
+        Ok(())
+    }
+
+    fn holder_key(&self, holder: &Pseudonym) -> Result<([u8; 32], bool), CertificateError> {
+        if let Some(k) = self
+            .store
+            .get(Table::HolderKeys, holder)
+            .map_err(store_err)?
+        {
+            let key: [u8; 32] = k
+                .try_into()
+                .map_err(|_| store_err(StoreError::Corrupt("holder key")))?;
+            return Ok((key, false));
+        }
+        let mut pending = self
+            .pending_keys
+            .lock()
+            .map_err(|_| CertificateError::Unavailable)?;
+        if let Some(k) = pending.get(holder) {
+            return Ok((*k, true));
+        }
+        let k = random::<32>()?;
+        pending.insert(*holder, k);
+        Ok((k, true))
+    }
+
+    /// Issues a certificate. See the module documentation for the checks.
+    pub async fn issue(&self, req: IssueRequest) -> Result<Admitted, CertificateError> {
+        // 1. The signed object, its issuer chain, and the signature.
+        let signed = SignedSecurityObject::parse(&req.security_object).map_err(malformed)?;
+        let chain = signed.x5chain().map_err(malformed)?;
+        let principal = self.principal(&chain)?;
+        let verified = signed
+            .verify(principal.verifying_key())
+            .map_err(malformed)?;
+        let so = verified.object().clone();
+
+        // 2. Who issued what: identifier, type, issuer organisation.
+        let id =
+            CertificateId::parse(&so.certificate_id).map_err(CertificateError::BadIdentifier)?;
+        if id.type_code().as_str() != so.type_code || id.issuer().as_str() != so.issuer {
+            return Err(CertificateError::IssuerMismatch);
+        }
+        if principal.organisation().map(|u| u.as_str().to_owned()) != Some(so.issuer.clone()) {
+            return Err(CertificateError::IssuerMismatch);
+        }
+        let cert_type = self
+            .catalog
+            .get(&so.type_code)
+            .ok_or(CertificateError::UnknownType)?;
+        if !principal
+            .certificate_types()
+            .iter()
+            .any(|t| t.as_str() == so.type_code)
+        {
+            return Err(CertificateError::TypeNotAllowed);
+        }
+
+        // 3. Validity dates.
+        if !is_date(&so.valid_from)
+            || so
+                .valid_until
+                .as_deref()
+                .is_some_and(|u| !is_date(u) || *u < *so.valid_from)
+        {
+            return Err(CertificateError::BadValidity);
+        }
+
+        // 4. Every item matches its digest; exactly the signed names are disclosed.
+        let mut items = Vec::with_capacity(req.items.len());
+        let mut holder = None;
+        let mut values = serde_json::Map::new();
+        for raw in &req.items {
+            let item = Item::decode(raw)
+                .map_err(|_| CertificateError::DigestMismatch("an item is malformed"))?;
+            verified.check_item(&item).map_err(|_| {
+                CertificateError::DigestMismatch("an item does not match its signed digest")
+            })?;
+            if item.name == HOLDER_ITEM {
+                if holder.is_some() {
+                    return Err(CertificateError::DigestMismatch(
+                        "the holder item is repeated",
+                    ));
+                }
+                holder = Some(item.clone());
+            } else {
+                let v = match &item.value {
+                    FieldValue::Text(s) => serde_json::Value::String(s.clone()),
+                    FieldValue::Int(i) => serde_json::Value::from(*i),
+                    FieldValue::Bool(b) => serde_json::Value::Bool(*b),
+                };
+                if values.insert(item.name.clone(), v).is_some() {
+                    return Err(CertificateError::DigestMismatch("an item is repeated"));
+                }
+            }
+            items.push(raw.clone());
+        }
+        if values.len() != so.digests.len() {
+            return Err(CertificateError::DigestMismatch(
+                "a signed field has no disclosed item",
+            ));
+        }
+        let holder = holder.ok_or(CertificateError::DigestMismatch(
+            "the holder item is missing",
+        ))?;
+
+        // 5. The holder code: checksum, and a code type this certificate type is held by.
+        let FieldValue::Text(hv) = &holder.value else {
+            return Err(CertificateError::BadHolderCode("not text"));
+        };
+        let (code_type, code) = hv
+            .split_once(':')
+            .ok_or(CertificateError::BadHolderCode("not <type>:<code>"))?;
+        let holder_code = HolderCode::parse(code_type, code)
+            .map_err(|_| CertificateError::BadHolderCode("malformed or wrong check character"))?;
+        if !cert_type
+            .holder_code_types
+            .contains(&holder_code.code_type())
+        {
+            return Err(CertificateError::BadHolderCode(
+                "this type is not held by that kind of holder",
+            ));
+        }
+
+        // 6. Field values against the type's schema.
+        cert_type
+            .validate(&serde_json::Value::Object(values))
+            .map_err(CertificateError::Schema)?;
+
+        // 7. Unique identifier: not in the log, not being issued right now.
+        let _guard = self.reserve(id.as_str())?;
+        if self
+            .store
+            .get(Table::Certificates, id.as_str().as_bytes())
+            .map_err(store_err)?
+            .is_some()
+        {
+            return Err(CertificateError::Duplicate);
+        }
+
+        // 8. Build the entries and side writes, and append them in one batch.
+        let pseudonym = self.pseudonym(&holder_code);
+        let (hkey, new_key) = self.holder_key(&pseudonym)?;
+        let payload = cbor::encode(&ciborium::value::Value::Array(
+            items
+                .iter()
+                .map(|i| ciborium::value::Value::Bytes(i.clone()))
+                .collect(),
+        ));
+        let sealed = vault::seal(&hkey, random::<24>()?, id.as_str().as_bytes(), &payload);
+        let mut entries = Vec::new();
+        let mut puts = Vec::new();
+        self.register_key(&principal, &mut entries, &mut puts)?;
+        let issued_at = entries.len();
+        entries.push(Entry::CertificateIssued(CertificateIssued {
+            time: self.clock.now_millis(),
+            certificate_id: id.as_str().to_owned(),
+            holder: pseudonym,
+            issuer_key: principal.key_id(),
+            security_object: verified.with_kid(&principal.key_id()),
+        }));
+        let idb = id.as_str().as_bytes().to_vec();
+        let record = StatusRecord {
+            status: Status::Valid,
+            issued_index: 0,
+            type_code: so.type_code.clone(),
+            issuer: so.issuer.clone(),
+            holder: pseudonym,
+            valid_until: so.valid_until.clone(),
+            successor: None,
+        };
+        let mut holder_index = pseudonym.to_vec();
+        holder_index.extend_from_slice(so.type_code.as_bytes());
+        holder_index.extend_from_slice(&idb);
+        puts.push(PendingPut {
+            put: Put {
+                table: Table::Certificates,
+                key: idb.clone(),
+                value: Vec::new(),
+                mode: PutMode::Insert,
+            },
+            index_of: Some(issued_at),
+        });
+        puts.push(PendingPut {
+            put: Put {
+                table: Table::HolderIndex,
+                key: holder_index,
+                value: Vec::new(),
+                mode: PutMode::Insert,
+            },
+            index_of: None,
+        });
+        puts.push(PendingPut {
+            put: Put {
+                table: Table::Payloads,
+                key: idb.clone(),
+                value: sealed,
+                mode: PutMode::Insert,
+            },
+            index_of: None,
+        });
+        puts.push(PendingPut {
+            put: Put {
+                table: Table::HolderKeys,
+                key: pseudonym.to_vec(),
+                value: hkey.to_vec(),
+                mode: PutMode::InsertOrSame,
+            },
+            index_of: None,
+        });
+        // The status record's issued index is only known at commit: it is written with the
+        // record's own trailing index, and `issued_index` is read from the
+        // `Certificates` table instead (see `view`).
+        puts.push(PendingPut {
+            put: Put {
+                table: Table::Status,
+                key: idb,
+                value: record.encode(),
+                mode: PutMode::Insert,
+            },
+            index_of: Some(issued_at),
+        });
+        let encoded = entries
+            .iter()
+            .map(Entry::encode)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|_| {
+                CertificateError::Malformed(CertError::Cose("the entry would exceed 64 KiB"))
+            })?;
+        let result = self.log.append_with(encoded, puts).await;
+        if new_key && let Ok(mut p) = self.pending_keys.lock() {
+            p.remove(&pseudonym);
+        }
+        let appended = result.map_err(append_err)?;
+        let index = appended.index + issued_at as u64;
+        let proof = self
+            .log
+            .inclusion_proof(index, appended.checkpoint.size)
+            .map_err(|_| CertificateError::Unavailable)?;
+        Ok(Admitted {
+            certificate_id: id.as_str().to_owned(),
+            index,
+            checkpoint: appended.checkpoint,
+            proof,
+        })
+    }
+
+    fn record(&self, id: &str) -> Result<(StatusRecord, u64, u64), CertificateError> {
+        let issued = self
+            .store
+            .get(Table::Certificates, id.as_bytes())
+            .map_err(store_err)?
+            .ok_or(CertificateError::NotFound)?;
+        let issued_index = u64::from_be_bytes(
+            issued
+                .try_into()
+                .map_err(|_| store_err(StoreError::Corrupt("certificate index")))?,
+        );
+        let raw = self
+            .store
+            .get(Table::Status, id.as_bytes())
+            .map_err(store_err)?
+            .ok_or_else(|| store_err(StoreError::Corrupt("status record missing")))?;
+        let (mut rec, latest) = StatusRecord::decode(&raw).map_err(store_err)?;
+        rec.issued_index = issued_index;
+        Ok((rec, issued_index, latest))
+    }
+
+    /// Applies an issuer's signed status statement.
+    pub async fn change_status(&self, statement: &[u8]) -> Result<Admitted, CertificateError> {
+        let signed = SignedStatus::parse(statement).map_err(malformed)?;
+        let st = signed.statement().clone();
+        let chain = signed.x5chain().map_err(malformed)?;
+        let principal = self.principal(&chain)?;
+        let log_form = signed
+            .verify(principal.verifying_key(), &principal.key_id())
+            .map_err(malformed)?;
+        let _guard = self.reserve(&st.certificate_id)?;
+        let (rec, _, latest) = self.record(&st.certificate_id)?;
+        if principal.organisation().map(|u| u.as_str().to_owned()) != Some(rec.issuer.clone()) {
+            return Err(CertificateError::NotIssuer);
+        }
+        if st.previous != latest {
+            return Err(CertificateError::Stale);
+        }
+        if !rec.status.can_become(st.status) {
+            return Err(CertificateError::Transition {
+                from: rec.status.name(),
+                to: st.status.name(),
+            });
+        }
+        if let Some(succ) = &st.successor {
+            if *succ == st.certificate_id {
+                return Err(CertificateError::BadSuccessor);
+            }
+            let (srec, ..) = self.record(succ).map_err(|e| match e {
+                CertificateError::NotFound => CertificateError::BadSuccessor,
+                e => e,
+            })?;
+            if srec.type_code != rec.type_code
+                || srec.holder != rec.holder
+                || srec.status != Status::Valid
+            {
+                return Err(CertificateError::BadSuccessor);
+            }
+        }
+        let mut entries = Vec::new();
+        let mut puts = Vec::new();
+        self.register_key(&principal, &mut entries, &mut puts)?;
+        let at = entries.len();
+        entries.push(Entry::StatusChanged(StatusChanged {
+            time: self.clock.now_millis(),
+            certificate_id: st.certificate_id.clone(),
+            status: st.status.code(),
+            successor: st.successor.clone(),
+            issuer_key: principal.key_id(),
+            statement: log_form,
+        }));
+        let new = StatusRecord {
+            status: st.status,
+            successor: st.successor.clone(),
+            ..rec
+        };
+        puts.push(PendingPut {
+            put: Put {
+                table: Table::Status,
+                key: st.certificate_id.as_bytes().to_vec(),
+                value: new.encode(),
+                mode: PutMode::Upsert,
+            },
+            index_of: Some(at),
+        });
+        let encoded = entries
+            .iter()
+            .map(Entry::encode)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|_| {
+                CertificateError::Malformed(CertError::Cose("the entry would exceed 64 KiB"))
+            })?;
+        let appended = self
+            .log
+            .append_with(encoded, puts)
+            .await
+            .map_err(append_err)?;
+        let index = appended.index + at as u64;
+        let proof = self
+            .log
+            .inclusion_proof(index, appended.checkpoint.size)
+            .map_err(|_| CertificateError::Unavailable)?;
+        Ok(Admitted {
+            certificate_id: st.certificate_id,
+            index,
+            checkpoint: appended.checkpoint,
+            proof,
+        })
+    }
+
+    /// Retires a principal key by its own signed statement: appends a `KeyEvent`
+    /// (retired); from then on the key can neither issue nor change a status.
+    pub async fn retire_key(&self, statement: &[u8]) -> Result<Admitted, CertificateError> {
+        let (retirement, chain, signature) = KeyRetirement::parse(statement).map_err(malformed)?;
+        let principal = self.principal(&chain)?;
+        if principal.key_id() != retirement.key_id {
+            return Err(CertificateError::IssuerMismatch);
+        }
+        signature
+            .verify(principal.verifying_key())
+            .map_err(malformed)?;
+        let id = hex::encode(retirement.key_id);
+        let _guard = self.reserve(&id)?;
+        let mut entries = Vec::new();
+        let mut puts = Vec::new();
+        self.register_key(&principal, &mut entries, &mut puts)?;
+        let org = principal.organisation().map(|u| u.as_str().to_owned());
+        // The record keeps its registration index: rewrite it with the flag set, or, for
+        // a key registered in this same append, let the registration's put carry it.
+        match self
+            .store
+            .get(Table::Keys, &retirement.key_id)
+            .map_err(store_err)?
+        {
+            Some(old) => {
+                let idx = old
+                    .get(old.len().saturating_sub(8)..)
+                    .unwrap_or(&[])
+                    .to_vec();
+                let mut value = key_record(Role::Issuer, org.as_deref().unwrap_or(""), true);
+                value.extend_from_slice(&idx);
+                puts.push(PendingPut {
+                    put: Put {
+                        table: Table::Keys,
+                        key: retirement.key_id.to_vec(),
+                        value,
+                        mode: PutMode::Upsert,
+                    },
+                    index_of: None,
+                });
+            }
+            None => {
+                if let Some(p) = puts.iter_mut().find(|p| p.put.table == Table::Keys) {
+                    p.put.value = key_record(Role::Issuer, org.as_deref().unwrap_or(""), true);
+                    p.put.mode = PutMode::Insert;
+                }
+            }
+        }
+        let at = entries.len();
+        entries.push(Entry::KeyEvent(KeyEvent {
+            time: self.clock.now_millis(),
+            action: KeyAction::Retired,
+            role: Role::Issuer.name().to_owned(),
+            key_id: retirement.key_id,
+            certificate: None,
+            organisation: org,
+        }));
+        let encoded = entries
+            .iter()
+            .map(Entry::encode)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|_| CertificateError::Unavailable)?;
+        let appended = self
+            .log
+            .append_with(encoded, puts)
+            .await
+            .map_err(append_err)?;
+        let index = appended.index + at as u64;
+        let proof = self
+            .log
+            .inclusion_proof(index, appended.checkpoint.size)
+            .map_err(|_| CertificateError::Unavailable)?;
+        Ok(Admitted {
+            certificate_id: id,
+            index,
+            checkpoint: appended.checkpoint,
+            proof,
+        })
+    }
+
+    /// The certificate `id` with its status (expiry applied today) and inclusion proof.
+    pub fn view(&self, id: &str) -> Result<CertificateView, CertificateError> {
+        let (rec, issued, latest) = self.record(id)?;
+        let e = self.log.entry(issued).map_err(|e| match e {
+            ReadError::NotFound => CertificateError::NotFound,
+            _ => CertificateError::Unavailable,
+        })?;
+        let today = china_date(self.clock.now_millis());
+        let status = match rec.status {
+            Status::Valid if rec.valid_until.as_deref().is_some_and(|u| *u < *today) => "expired",
+            s => s.name(),
+        };
+        Ok(CertificateView {
+            certificate_id: id.to_owned(),
+            type_code: rec.type_code,
+            issuer: rec.issuer,
+            status,
+            valid_until: rec.valid_until,
+            successor: rec.successor,
+            issued_index: issued,
+            latest_index: latest,
+            entry: e.entry,
+            proof: e.proof,
+            checkpoint: e.checkpoint,
+        })
+    }
+
+    /// The holder's current valid certificate of a type: the most recently issued one
+    /// that is valid and not expired.
+    pub fn current(
+        &self,
+        holder: &HolderCode,
+        type_code: &str,
+    ) -> Result<CertificateView, CertificateError> {
+        let mut prefix = self.pseudonym(holder).to_vec();
+        prefix.extend_from_slice(type_code.as_bytes());
+        let mut best: Option<CertificateView> = None;
+        let mut after: Option<Vec<u8>> = None;
+        loop {
+            let page = self
+                .store
+                .scan(Table::HolderIndex, &prefix, after.as_deref(), 256)
+                .map_err(store_err)?;
+            let Some((last, _)) = page.last() else { break };
+            after = Some(last.clone());
+            for (k, _) in &page {
+                let id = std::str::from_utf8(&k[prefix.len()..])
+                    .map_err(|_| store_err(StoreError::Corrupt("holder index key")))?;
+                let v = self.view(id)?;
+                if v.status == "valid"
+                    && best
+                        .as_ref()
+                        .is_none_or(|b| v.issued_index > b.issued_index)
+                {
+                    best = Some(v);
+                }
+            }
+            if page.len() < 256 {
+                break;
+            }
+        }
+        best.ok_or(CertificateError::NotFound)
+    }
+}
