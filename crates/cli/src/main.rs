@@ -1,7 +1,9 @@
 //! `proofless`: the ledger server, key management, log verification and load generator.
 
 mod bench;
+mod certcmd;
 mod config;
+mod import;
 mod keys;
 mod logcmd;
 mod serve;
@@ -32,6 +34,15 @@ enum Command {
         #[command(subcommand)]
         command: LogCommand,
     },
+    /// Sign a certificate as its issuer and submit it (or write the submission).
+    Issue(certcmd::IssueArgs),
+    /// Work with certificates offline.
+    Certificate {
+        #[command(subcommand)]
+        command: CertificateCommand,
+    },
+    /// Bulk-import signed certificates (JSONL or CSV) into a data directory, resumably.
+    Import(import::ImportArgs),
     /// Print the OpenAPI 3.1 document (the content of docs/openapi.json).
     Openapi,
     /// Load generators and raw-limit measurements.
@@ -68,6 +79,13 @@ enum LogCommand {
 }
 
 #[derive(Debug, Subcommand)]
+enum CertificateCommand {
+    /// Verify a certificate and its disclosed items against the issuer's signature and the
+    /// trust anchor, offline.
+    Verify(certcmd::VerifyArgs),
+}
+
+#[derive(Debug, Subcommand)]
 enum BenchCommand {
     /// Append load on the log core (durable group commit on redb), with raw limits.
     Log(bench::LogBenchArgs),
@@ -83,6 +101,11 @@ fn main() -> ExitCode {
         },
         Command::Log { command } => match command {
             LogCommand::Verify(args) => logcmd::verify(args),
+        },
+        Command::Import(args) => import::run(args),
+        Command::Issue(args) => certcmd::issue(args),
+        Command::Certificate { command } => match command {
+            CertificateCommand::Verify(args) => certcmd::verify(args),
         },
         Command::Openapi => {
             print!("{}", proofless_server::openapi_json());

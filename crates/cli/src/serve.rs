@@ -129,31 +129,26 @@ fn genesis(
     Ok(out)
 }
 
-pub(crate) fn run(args: ServeArgs) -> Result<()> {
-    init_tracing(matches!(args.log_format, LogFormat::Json));
-    let file = match &args.config {
-        Some(p) => FileConfig::load(p)?,
-        None => FileConfig::default(),
-    };
-    let data = args
-        .data
-        .or(file.data)
-        .unwrap_or_else(|| PathBuf::from("data"));
-    let listen = args
-        .listen
-        .or(file.listen)
-        .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080)));
+/// A ledger opened from configuration: the store, the log (genesis appended on first
+/// start) and, when a trust anchor is configured, the certificate service.
+pub(crate) struct Opened {
+    pub(crate) log: Arc<Log>,
+    pub(crate) certificates: Option<Arc<Certificates>>,
+    pub(crate) data: PathBuf,
+}
+
+/// Opens the ledger in `data` as configured by `file`; appends the genesis entries on a
+/// new log.
+pub(crate) async fn open_ledger(file: &FileConfig, data: PathBuf) -> Result<Opened> {
     let signer = match &file.ledger_key {
         Some(p) => config::read_signer(p)?,
         None => config::signer_in_dir(&data, DEFAULT_ORIGIN)?,
     };
-
     let store = Arc::new(
         RedbStore::open(&data)
             .with_context(|| format!("opening the store in {}", data.display()))?,
     );
-    let fresh = store.size()? == 0;
-    let genesis_entries = if fresh {
+    let genesis_entries = if store.size()? == 0 {
         genesis(
             &signer,
             file.ledger_certificate.as_deref(),
@@ -166,6 +161,14 @@ pub(crate) fn run(args: ServeArgs) -> Result<()> {
         Log::open(store.clone(), signer, LogConfig::default())
             .with_context(|| format!("opening the log in {}", data.display()))?,
     );
+    if !genesis_entries.is_empty() {
+        // One atomic batch: a crash cannot leave a log that has only part of it.
+        let encoded = genesis_entries
+            .iter()
+            .map(Entry::encode)
+            .collect::<Result<Vec<_>, _>>()?;
+        log.append_all(encoded).await?;
+    }
     let certificates = match &file.trust_anchor {
         Some(anchor) => Some(Arc::new(certificate_service(
             log.clone(),
@@ -184,20 +187,43 @@ pub(crate) fn run(args: ServeArgs) -> Result<()> {
             None
         }
     };
+    Ok(Opened {
+        log,
+        certificates,
+        data,
+    })
+}
 
+/// The configuration file named by `--config`, or the defaults.
+pub(crate) fn load_config(path: Option<&Path>) -> Result<FileConfig> {
+    match path {
+        Some(p) => FileConfig::load(p),
+        None => Ok(FileConfig::default()),
+    }
+}
+
+pub(crate) fn run(args: ServeArgs) -> Result<()> {
+    init_tracing(matches!(args.log_format, LogFormat::Json));
+    let file = load_config(args.config.as_deref())?;
+    let data = args
+        .data
+        .clone()
+        .or(file.data.clone())
+        .unwrap_or_else(|| PathBuf::from("data"));
+    let listen = args
+        .listen
+        .or(file.listen)
+        .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080)));
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("starting the async runtime")?;
     rt.block_on(async move {
-        if !genesis_entries.is_empty() {
-            // One atomic batch: a crash cannot leave a log that has only part of it.
-            let encoded = genesis_entries
-                .iter()
-                .map(Entry::encode)
-                .collect::<Result<Vec<_>, _>>()?;
-            log.append_all(encoded).await?;
-        }
+        let Opened {
+            log,
+            certificates,
+            data,
+        } = open_ledger(&file, data).await?;
         let listener = tokio::net::TcpListener::bind(listen)
             .await
             .with_context(|| format!("binding {listen}"))?;

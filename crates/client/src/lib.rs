@@ -5,12 +5,15 @@
 //!
 //! * [`fetch`] — the [`Fetch`] trait (an HTTP GET of a path under the log's base URL) and
 //!   its `ureq` implementation [`HttpFetch`]; tests and offline bundles implement it too.
+//! * [`certificate`] — offline verification of a certificate and its disclosed items
+//!   against the trust anchor;
 //! * [`issuer`] — building and signing certificates and status statements for submission;
 //! * [`verify`] — [`verify_log`], the full check behind `proofless log verify`: in the
 //!   manner of tessera's `fsck`, it downloads the checkpoint, every entry bundle and every
 //!   hash tile, recomputes the tree from the entries, and checks the root, every tile, the
 //!   signature, and consistency with the checkpoint seen last time.
 
+pub mod certificate;
 pub mod fetch;
 pub mod issuer;
 pub mod verify;

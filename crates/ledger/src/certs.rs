@@ -305,6 +305,10 @@ pub struct Certificates {
     pseudonyms: PseudonymKey,
     clock: Arc<dyn Clock>,
     in_flight: Mutex<HashSet<String>>,
+    /// Validated issuer chains by SHA-256 of the chain, with the time (ms) until which the
+    /// validation may be reused: the leaf's notAfter, and at most ten minutes, after which
+    /// the chain is validated in full again. Retirement is checked on every use.
+    principals: Mutex<HashMap<[u8; 32], (Principal, u64)>>,
     /// Holder keys generated for holders whose first certificate is not yet committed,
     /// so that concurrent first issuances for one holder use one key.
     pending_keys: Mutex<HashMap<Pseudonym, [u8; 32]>>,
@@ -342,6 +346,7 @@ impl Certificates {
             pseudonyms,
             clock,
             in_flight: Mutex::new(HashSet::new()),
+            principals: Mutex::new(HashMap::new()),
             pending_keys: Mutex::new(HashMap::new()),
         }
     }
@@ -372,9 +377,39 @@ impl Certificates {
     }
 
     fn principal(&self, chain: &[Vec<u8>]) -> Result<Principal, CertificateError> {
-        let now = (self.clock.now_millis() / 1000) as i64;
-        let p = pki::validate(chain, &self.anchor, Role::Issuer, now)
-            .map_err(CertificateError::Untrusted)?;
+        const REUSE_MS: u64 = 10 * 60 * 1000;
+        let now_ms = self.clock.now_millis();
+        let digest: [u8; 32] = {
+            use sha2::Digest as _;
+            let mut h = sha2::Sha256::new();
+            for c in chain {
+                h.update((c.len() as u64).to_be_bytes());
+                h.update(c);
+            }
+            h.finalize().into()
+        };
+        let cached = self.principals.lock().ok().and_then(|m| {
+            m.get(&digest)
+                .filter(|(_, until)| now_ms <= *until)
+                .map(|(p, _)| p.clone())
+        });
+        let p = match cached {
+            Some(p) => p,
+            None => {
+                let p = pki::validate(chain, &self.anchor, Role::Issuer, (now_ms / 1000) as i64)
+                    .map_err(CertificateError::Untrusted)?;
+                let until = (p.not_after().max(0) as u64)
+                    .saturating_mul(1000)
+                    .min(now_ms + REUSE_MS);
+                if let Ok(mut m) = self.principals.lock() {
+                    if m.len() > 10_000 {
+                        m.clear();
+                    }
+                    m.insert(digest, (p.clone(), until));
+                }
+                p
+            }
+        };
         match self
             .store
             .get(Table::Keys, &p.key_id())

@@ -1,0 +1,553 @@
+//! `proofless import`: bulk import of signed certificates into a data directory.
+//!
+//! Input is JSONL (one object per line) or CSV (header `security_object,items`, the items
+//! `;`-separated), streamed: memory does not grow with the file. Each line is either
+//!
+//! * a signed submission, `{"security_object": b64, "items": [b64, …]}` — exactly the
+//!   body of `POST /v1/certificates`, as an issuer's system exports it; or
+//! * a status change, `{"status": "suspended" | "revoked" | "superseded",
+//!   "certificate_id": …, "successor": …, "issuer": "<principal stem>"}`, which the import
+//!   signs with that issuer's key from `--issuer-keys` (the example keys directory).
+//!
+//! Every line goes through the same checks as the HTTP API. Lines are processed by
+//! concurrent workers and committed by the log's group commit. A bad line is written to the
+//! error report (line number, code, a detail without personal data) and the run goes on.
+//!
+//! **Resumable.** The number of leading lines that are all done is saved durably to the
+//! state file about once a second. A rerun skips them; lines after that point that were
+//! already imported are recognised (`duplicate_certificate_id`, or a status already in
+//! effect) and counted as skipped, never imported twice.
+
+use crate::config::write_durably;
+use crate::serve::{Opened, init_tracing, load_config, open_ledger};
+use anyhow::{Context, Result, bail};
+use base64::{Engine, prelude::BASE64_STANDARD};
+use clap::Args;
+use ed25519_dalek::SigningKey;
+use ed25519_dalek::ed25519::pkcs8::DecodePrivateKey;
+use indicatif::{ProgressBar, ProgressStyle};
+use proofless_client::issuer::Issuer;
+use proofless_core::cert::Status;
+use proofless_core::ids::CertificateId;
+use proofless_core::pki::{self, Position};
+use proofless_ledger::certs::{CertificateError, Certificates, IssueRequest};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeSet, HashMap};
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Arguments of `import`.
+#[derive(Debug, Args)]
+pub(crate) struct ImportArgs {
+    /// The input file (`.jsonl` or `.csv`).
+    #[arg(long)]
+    input: PathBuf,
+    /// Configuration file (as for `serve`): trust anchor, types, keys.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Data directory (overrides the configuration).
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// Directory of principal keys (`principals.json`), to sign status-change lines.
+    #[arg(long)]
+    issuer_keys: Option<PathBuf>,
+    /// Lines processed concurrently.
+    #[arg(long, default_value_t = 256)]
+    workers: usize,
+    /// Resume state (default: `<input>.import-state.json`).
+    #[arg(long)]
+    state: Option<PathBuf>,
+    /// Error report, JSONL (default: `<input>.errors.jsonl`).
+    #[arg(long)]
+    errors: Option<PathBuf>,
+    /// No progress bar.
+    #[arg(long)]
+    quiet: bool,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct ImportState {
+    input: String,
+    lines_done: u64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Submission {
+    security_object: String,
+    items: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StatusLine {
+    status: String,
+    certificate_id: String,
+    #[serde(default)]
+    successor: Option<String>,
+    issuer: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum Line {
+    Submission(Submission),
+    Status(StatusLine),
+}
+
+#[derive(Debug, Serialize)]
+struct ErrorRow {
+    line: u64,
+    code: &'static str,
+    detail: String,
+}
+
+enum Outcome {
+    Ignored,
+    Imported,
+    Skipped,
+    Failed(&'static str, String),
+}
+
+fn parse_line(text: &str, csv: bool) -> Result<Line, (&'static str, String)> {
+    if csv {
+        let (so, items) = text
+            .split_once(',')
+            .ok_or(("invalid_line", "expected security_object,items".to_owned()))?;
+        return Ok(Line::Submission(Submission {
+            security_object: so.trim().to_owned(),
+            items: items
+                .trim()
+                .split(';')
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect(),
+        }));
+    }
+    // The parser's message may quote the line, which can hold personal data: keep only
+    // the position.
+    serde_json::from_str(text).map_err(|e| {
+        (
+            "invalid_line",
+            format!("not a submission or status line (column {})", e.column()),
+        )
+    })
+}
+
+fn unb64(s: &str) -> Result<Vec<u8>, (&'static str, String)> {
+    BASE64_STANDARD
+        .decode(s)
+        .map_err(|_| ("invalid_line", "a field is not standard base64".to_owned()))
+}
+
+fn cert_error(e: CertificateError) -> (&'static str, String) {
+    (e.code(), e.to_string())
+}
+
+/// The example principals' issuers by stem, for signing status lines.
+fn load_issuers(dir: &Path) -> Result<HashMap<String, Issuer>> {
+    #[derive(Deserialize)]
+    struct P {
+        name: String,
+        role: String,
+        key: String,
+        certificate: String,
+    }
+    #[derive(Deserialize)]
+    struct File {
+        principals: Vec<P>,
+    }
+    let path = dir.join("principals.json");
+    let f: File = serde_json::from_slice(
+        &std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?,
+    )
+    .with_context(|| format!("{}", path.display()))?;
+    let mut out = HashMap::new();
+    for p in f.principals.into_iter().filter(|p| p.role == "issuer") {
+        let key_path = dir.join(&p.key);
+        let key = SigningKey::from_pkcs8_pem(
+            &std::fs::read_to_string(&key_path)
+                .with_context(|| format!("reading {}", key_path.display()))?,
+        )
+        .map_err(|e| anyhow::anyhow!("{}: {e}", key_path.display()))?;
+        let cert_path = dir.join(&p.certificate);
+        let der = pki::pem_certificate(
+            &std::fs::read(&cert_path)
+                .with_context(|| format!("reading {}", cert_path.display()))?,
+            Position::Chain(0),
+        )
+        .map_err(|e| anyhow::anyhow!("{}: {e}", cert_path.display()))?;
+        out.insert(p.name, Issuer::new(key, vec![der]));
+    }
+    Ok(out)
+}
+
+/// How far the import has got: every line up to `done` is finished. Status lines wait on
+/// it, because they refer to certificates issued by earlier lines.
+struct Progress {
+    done: std::sync::atomic::AtomicU64,
+    changed: tokio::sync::Notify,
+}
+
+impl Progress {
+    async fn wait_for(&self, line: u64) {
+        loop {
+            let notified = self.changed.notified();
+            if self.done.load(std::sync::atomic::Ordering::SeqCst) >= line {
+                return;
+            }
+            notified.await;
+        }
+    }
+}
+
+async fn process(
+    svc: &Certificates,
+    issuers: &HashMap<String, Issuer>,
+    progress: &Progress,
+    n: u64,
+    line: &str,
+    csv: bool,
+    now_ms: u64,
+) -> Outcome {
+    let parsed = match parse_line(line, csv) {
+        Ok(l) => l,
+        Err((c, d)) => return Outcome::Failed(c, d),
+    };
+    if matches!(parsed, Line::Status(_)) {
+        progress.wait_for(n - 1).await;
+    }
+    // The same identifier on two lines being processed at once: the second waits for
+    // the first and then finds it already present.
+    for _ in 0..1000 {
+        match apply(svc, issuers, &parsed, now_ms).await {
+            Outcome::Failed("busy", _) => tokio::time::sleep(Duration::from_millis(2)).await,
+            other => return other,
+        }
+    }
+    Outcome::Failed("busy", "the certificate stayed busy".to_owned())
+}
+
+async fn apply(
+    svc: &Certificates,
+    issuers: &HashMap<String, Issuer>,
+    parsed: &Line,
+    now_ms: u64,
+) -> Outcome {
+    match parsed {
+        Line::Submission(s) => {
+            let req = match (|| {
+                Ok::<_, (&'static str, String)>(IssueRequest {
+                    security_object: unb64(&s.security_object)?,
+                    items: s.items.iter().map(|i| unb64(i)).collect::<Result<_, _>>()?,
+                })
+            })() {
+                Ok(r) => r,
+                Err((c, d)) => return Outcome::Failed(c, d),
+            };
+            match svc.issue(req).await {
+                Ok(_) => Outcome::Imported,
+                Err(CertificateError::Duplicate) => Outcome::Skipped,
+                Err(e) => {
+                    let (c, d) = cert_error(e);
+                    Outcome::Failed(c, d)
+                }
+            }
+        }
+        Line::Status(st) => {
+            let status = match st.status.as_str() {
+                "suspended" => Status::Suspended,
+                "revoked" => Status::Revoked,
+                "superseded" => Status::Superseded,
+                "valid" => Status::Valid,
+                _ => return Outcome::Failed("invalid_line", "unknown status".to_owned()),
+            };
+            let Some(issuer) = issuers.get(&st.issuer) else {
+                return Outcome::Failed(
+                    "unknown_issuer",
+                    "no key for this issuer in --issuer-keys".to_owned(),
+                );
+            };
+            let (Ok(id), successor) = (
+                CertificateId::parse(&st.certificate_id),
+                st.successor
+                    .as_deref()
+                    .map(CertificateId::parse)
+                    .transpose(),
+            ) else {
+                return Outcome::Failed(
+                    "invalid_certificate_id",
+                    "malformed identifier".to_owned(),
+                );
+            };
+            let Ok(successor) = successor else {
+                return Outcome::Failed("invalid_certificate_id", "malformed successor".to_owned());
+            };
+            let view = match svc.view(id.as_str()) {
+                Ok(v) => v,
+                Err(e) => {
+                    let (c, d) = cert_error(e);
+                    return Outcome::Failed(c, d);
+                }
+            };
+            // Already in effect: a rerun after an interruption.
+            if view.status == status.name()
+                && view.successor.as_deref() == successor.as_ref().map(CertificateId::as_str)
+            {
+                return Outcome::Skipped;
+            }
+            let body =
+                issuer.status_body(&id, status, successor.as_ref(), view.latest_index, now_ms);
+            let Ok(statement) = BASE64_STANDARD.decode(body.statement) else {
+                return Outcome::Failed("internal", "statement encoding".to_owned());
+            };
+            match svc.change_status(&statement).await {
+                Ok(_) => Outcome::Imported,
+                Err(e) => {
+                    let (c, d) = cert_error(e);
+                    Outcome::Failed(c, d)
+                }
+            }
+        }
+    }
+}
+
+/// Totals of an import run.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct Totals {
+    pub(crate) imported: u64,
+    pub(crate) skipped: u64,
+    pub(crate) failed: u64,
+    pub(crate) lines: u64,
+}
+
+/// Imports `input` into an opened ledger.
+pub(crate) async fn import_file(
+    opened: &Opened,
+    input: &Path,
+    issuers: Arc<HashMap<String, Issuer>>,
+    workers: usize,
+    state_path: &Path,
+    errors_path: &Path,
+    bar: ProgressBar,
+) -> Result<Totals> {
+    let svc = opened
+        .certificates
+        .clone()
+        .context("no trust_anchor configured: certificates cannot be imported")?;
+    let csv = input
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("csv"));
+    let input_name = input.display().to_string();
+    let resume = match std::fs::read(state_path) {
+        Ok(b) => {
+            let s: ImportState = serde_json::from_slice(&b)
+                .with_context(|| format!("state file {}", state_path.display()))?;
+            if s.input != input_name {
+                bail!(
+                    "{} is the state of another input ({}); remove it or name another with --state",
+                    state_path.display(),
+                    s.input
+                );
+            }
+            s.lines_done
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => 0,
+        Err(e) => return Err(e).with_context(|| format!("reading {}", state_path.display())),
+    };
+    let file =
+        std::fs::File::open(input).with_context(|| format!("opening {}", input.display()))?;
+    bar.set_length(file.metadata().map(|m| m.len()).unwrap_or(0));
+    let mut errors = std::io::BufWriter::new(
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(errors_path)
+            .with_context(|| format!("opening {}", errors_path.display()))?,
+    );
+
+    let (line_tx, line_rx) = tokio::sync::mpsc::channel::<(u64, String)>(workers.max(1) * 4);
+    let (out_tx, mut out_rx) = tokio::sync::mpsc::unbounded_channel::<(u64, Outcome)>();
+    let reader_bar = bar.clone();
+    let reader = std::thread::spawn(move || -> Result<u64> {
+        let mut r = BufReader::new(file);
+        let mut line = String::new();
+        let mut n = 0u64;
+        loop {
+            line.clear();
+            let read = r.read_line(&mut line)?;
+            if read == 0 {
+                break;
+            }
+            reader_bar.inc(read as u64);
+            n += 1;
+            let text = line.trim_end_matches(['\n', '\r']);
+            if n <= resume {
+                continue;
+            }
+            if line_tx.blocking_send((n, text.to_owned())).is_err() {
+                break;
+            }
+        }
+        Ok(n)
+    });
+    let line_rx = Arc::new(tokio::sync::Mutex::new(line_rx));
+    let progress = Arc::new(Progress {
+        done: std::sync::atomic::AtomicU64::new(resume),
+        changed: tokio::sync::Notify::new(),
+    });
+    let now_ms = proofless_ledger::clock::Clock::now_millis(&proofless_ledger::clock::SystemClock);
+    let mut tasks = Vec::new();
+    for _ in 0..workers.max(1) {
+        let (rx, tx, svc, issuers, progress) = (
+            line_rx.clone(),
+            out_tx.clone(),
+            svc.clone(),
+            issuers.clone(),
+            progress.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            loop {
+                let next = rx.lock().await.recv().await;
+                let Some((n, text)) = next else { break };
+                let outcome = if text.is_empty() || (csv && n == 1) {
+                    // Blank lines and the CSV header: nothing to import.
+                    Outcome::Ignored
+                } else {
+                    process(&svc, &issuers, &progress, n, &text, csv, now_ms).await
+                };
+                if tx.send((n, outcome)).is_err() {
+                    break;
+                }
+            }
+        }));
+    }
+    drop(out_tx);
+
+    // Collect outcomes; advance the resume watermark over the contiguous done prefix.
+    let mut totals = Totals::default();
+    let mut watermark = resume;
+    let mut done_above: BTreeSet<u64> = BTreeSet::new();
+    let mut last_save = Instant::now();
+    let save = |lines_done: u64| -> Result<()> {
+        let s = ImportState {
+            input: input_name.clone(),
+            lines_done,
+        };
+        write_durably(state_path, &serde_json::to_vec(&s)?, false)
+    };
+    while let Some((n, outcome)) = out_rx.recv().await {
+        match outcome {
+            Outcome::Ignored => {}
+            Outcome::Imported => totals.imported += 1,
+            Outcome::Skipped => totals.skipped += 1,
+            Outcome::Failed(code, detail) => {
+                totals.failed += 1;
+                serde_json::to_writer(
+                    &mut errors,
+                    &ErrorRow {
+                        line: n,
+                        code,
+                        detail,
+                    },
+                )?;
+                errors.write_all(b"\n")?;
+            }
+        }
+        done_above.insert(n);
+        while done_above.first() == Some(&(watermark + 1)) {
+            done_above.pop_first();
+            watermark += 1;
+        }
+        progress
+            .done
+            .store(watermark, std::sync::atomic::Ordering::SeqCst);
+        progress.changed.notify_waiters();
+        if last_save.elapsed() > Duration::from_secs(1) {
+            errors.flush()?;
+            save(watermark)?;
+            last_save = Instant::now();
+            bar.set_message(format!(
+                "{} imported, {} skipped, {} errors",
+                totals.imported, totals.skipped, totals.failed
+            ));
+        }
+    }
+    for t in tasks {
+        t.await?;
+    }
+    let lines = reader
+        .join()
+        .map_err(|_| anyhow::anyhow!("the reader thread panicked"))??;
+    errors.flush()?;
+    errors.get_ref().sync_all()?;
+    // Every line was handed out and answered: the whole input is done.
+    save(lines)?;
+    totals.lines = lines;
+    Ok(totals)
+}
+
+pub(crate) fn run(args: ImportArgs) -> Result<()> {
+    init_tracing(false);
+    let file = load_config(args.config.as_deref())?;
+    let data = args
+        .data
+        .clone()
+        .or(file.data.clone())
+        .unwrap_or_else(|| PathBuf::from("data"));
+    let state = args
+        .state
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(format!("{}.import-state.json", args.input.display())));
+    let errors = args
+        .errors
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(format!("{}.errors.jsonl", args.input.display())));
+    let issuers = Arc::new(match &args.issuer_keys {
+        Some(d) => load_issuers(d)?,
+        None => HashMap::new(),
+    });
+    let bar = if args.quiet {
+        ProgressBar::hidden()
+    } else {
+        ProgressBar::new(0)
+    };
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{spinner} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta} {msg}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let started = Instant::now();
+    let totals = rt.block_on(async {
+        let opened = open_ledger(&file, data).await?;
+        import_file(
+            &opened,
+            &args.input,
+            issuers,
+            args.workers,
+            &state,
+            &errors,
+            bar.clone(),
+        )
+        .await
+    })?;
+    bar.finish_and_clear();
+    let secs = started.elapsed().as_secs_f64();
+    println!(
+        "imported {} ({:.0}/s), skipped {} already present, {} errors (see {}); {} lines in {:.1}s",
+        totals.imported,
+        totals.imported as f64 / secs.max(1e-9),
+        totals.skipped,
+        totals.failed,
+        errors.display(),
+        totals.lines,
+        secs
+    );
+    Ok(())
+}
