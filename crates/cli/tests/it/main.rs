@@ -6,6 +6,7 @@
 //! that builds it.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod certificates;
 mod crash;
 mod e2e;
 mod keys_example;
