@@ -261,3 +261,31 @@ pub(crate) async fn lookup(
         .map_err(|e| ApiError::internal(&e))??;
     Ok(Json(v.into()))
 }
+
+/// A key retirement.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RetireBody {
+    /// COSE_Sign1 by the key being retired over `{1: "retire", 2: key id, 3: signed ms}`,
+    /// with its chain in `x5chain`; base64.
+    statement: String,
+}
+
+/// Retire an issuer key (signed by that key): from then on it can neither issue nor
+/// change a status.
+#[utoipa::path(
+    post, path = "/v1/keys/retire", tag = "certificates",
+    request_body = RetireBody,
+    responses(
+        (status = 200, description = "The `KeyEvent` (retired) entry; `certificate_id` holds the key id in hex.", body = AdmittedBody),
+        (status = 403, description = "`issuer_not_trusted`, `issuer_key_retired` (already retired)", body = crate::error::Problem, content_type = "application/problem+json"),
+    )
+)]
+pub(crate) async fn retire_key(
+    State(s): State<AppState>,
+    ApiJson(body): ApiJson<RetireBody>,
+) -> Result<Json<AdmittedBody>, ApiError> {
+    let svc = service(&s)?;
+    let statement = unb64(&body.statement)?;
+    Ok(Json(svc.retire_key(&statement).await?.into()))
+}

@@ -118,6 +118,7 @@ impl AppState {
         certs::change_status,
         certs::get_certificate,
         certs::lookup,
+        certs::retire_key,
     ),
     components(schemas(error::Problem)),
     tags(
@@ -201,6 +202,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/certificates/lookup", post(certs::lookup))
         .route("/v1/certificates/{id}", get(certs::get_certificate))
         .route("/v1/certificates/{id}/status", post(certs::change_status))
+        .route("/v1/keys/retire", post(certs::retire_key))
         .fallback(|| async { error::ApiError::not_found() })
         .method_not_allowed_fallback(|| async { error::ApiError::new("method_not_allowed") })
         // Innermost first: the limits, then the problem+json mapping of their answers,
