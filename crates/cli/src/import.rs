@@ -147,7 +147,7 @@ fn cert_error(e: CertificateError) -> (&'static str, String) {
 }
 
 /// The example principals' issuers by stem, for signing status lines.
-fn load_issuers(dir: &Path) -> Result<HashMap<String, Issuer>> {
+pub(crate) fn load_issuers(dir: &Path) -> Result<HashMap<String, Issuer>> {
     #[derive(Deserialize)]
     struct P {
         name: String,

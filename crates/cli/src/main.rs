@@ -3,6 +3,8 @@
 mod bench;
 mod certcmd;
 mod config;
+mod demo;
+mod democmd;
 mod import;
 mod keys;
 mod logcmd;
@@ -41,6 +43,9 @@ enum Command {
         #[command(subcommand)]
         command: CertificateCommand,
     },
+    /// Write synthetic holders and certificates, signed by the example issuers, as an
+    /// import file.
+    DemoData(democmd::DemoArgs),
     /// Bulk-import signed certificates (JSONL or CSV) into a data directory, resumably.
     Import(import::ImportArgs),
     /// Print the OpenAPI 3.1 document (the content of docs/openapi.json).
@@ -103,6 +108,7 @@ fn main() -> ExitCode {
             LogCommand::Verify(args) => logcmd::verify(args),
         },
         Command::Import(args) => import::run(args),
+        Command::DemoData(args) => democmd::run(args),
         Command::Issue(args) => certcmd::issue(args),
         Command::Certificate { command } => match command {
             CertificateCommand::Verify(args) => certcmd::verify(args),

@@ -31,6 +31,13 @@ pub(crate) struct ServeArgs {
     /// Configuration file (TOML); flags override it.
     #[arg(long)]
     config: Option<PathBuf>,
+    /// On a ledger with no certificates yet, load synthetic demo data for this many
+    /// holders, signed by the example issuers (see `proofless demo-data`).
+    #[arg(long, default_value_t = 0)]
+    sample_holders: u64,
+    /// The example keys directory used for `--sample-holders`.
+    #[arg(long, default_value = "keys-example")]
+    sample_keys: PathBuf,
     /// Log format on stderr.
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
@@ -194,6 +201,33 @@ pub(crate) async fn open_ledger(file: &FileConfig, data: PathBuf) -> Result<Open
     })
 }
 
+/// Loads demo data for `holders` holders into a ledger that has no certificate yet.
+async fn load_sample(opened: &Opened, keys: &Path, holders: u64) -> Result<()> {
+    let Some(svc) = &opened.certificates else {
+        anyhow::bail!("--sample-holders needs a trust_anchor in the configuration");
+    };
+    if svc.any_issued()? {
+        tracing::info!("the ledger already holds certificates: no sample loaded");
+        return Ok(());
+    }
+    let file = opened.data.join("sample.jsonl");
+    let hidden = indicatif::ProgressBar::hidden();
+    let lines = crate::democmd::write_demo(keys, holders, 1, &file, &hidden)?;
+    let issuers = Arc::new(crate::import::load_issuers(keys)?);
+    let totals = crate::import::import_file(
+        opened,
+        &file,
+        issuers,
+        64,
+        &opened.data.join("sample.import-state.json"),
+        &opened.data.join("sample.errors.jsonl"),
+        hidden,
+    )
+    .await?;
+    tracing::info!(holders, lines, imported = totals.imported, errors = totals.failed, "sample data loaded");
+    Ok(())
+}
+
 /// The configuration file named by `--config`, or the defaults.
 pub(crate) fn load_config(path: Option<&Path>) -> Result<FileConfig> {
     match path {
@@ -219,11 +253,15 @@ pub(crate) fn run(args: ServeArgs) -> Result<()> {
         .build()
         .context("starting the async runtime")?;
     rt.block_on(async move {
+        let opened = open_ledger(&file, data).await?;
+        if args.sample_holders > 0 {
+            load_sample(&opened, &args.sample_keys, args.sample_holders).await?;
+        }
         let Opened {
             log,
             certificates,
             data,
-        } = open_ledger(&file, data).await?;
+        } = opened;
         let listener = tokio::net::TcpListener::bind(listen)
             .await
             .with_context(|| format!("binding {listen}"))?;

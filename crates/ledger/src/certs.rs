@@ -309,6 +309,8 @@ pub struct Certificates {
     /// validation may be reused: the leaf's notAfter, and at most ten minutes, after which
     /// the chain is validated in full again. Retirement is checked on every use.
     principals: Mutex<HashMap<[u8; 32], (Principal, u64)>>,
+    /// Held while a new key's registration is appended.
+    registering: tokio::sync::Mutex<()>,
     /// Holder keys generated for holders whose first certificate is not yet committed,
     /// so that concurrent first issuances for one holder use one key.
     pending_keys: Mutex<HashMap<Pseudonym, [u8; 32]>>,
@@ -347,8 +349,18 @@ impl Certificates {
             clock,
             in_flight: Mutex::new(HashSet::new()),
             principals: Mutex::new(HashMap::new()),
+            registering: tokio::sync::Mutex::new(()),
             pending_keys: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Whether any certificate was ever issued.
+    pub fn any_issued(&self) -> Result<bool, CertificateError> {
+        Ok(!self
+            .store
+            .scan(Table::Certificates, b"", None, 1)
+            .map_err(store_err)?
+            .is_empty())
     }
 
     /// The catalog of types.
@@ -420,41 +432,44 @@ impl Certificates {
         }
     }
 
-    /// Entries and puts that register `p`'s key, if it is not registered yet.
-    fn register_key(
-        &self,
-        p: &Principal,
-        entries: &mut Vec<Entry>,
-        puts: &mut Vec<PendingPut>,
-    ) -> Result<(), CertificateError> {
-        if self
-            .store
-            .get(Table::Keys, &p.key_id())
-            .map_err(store_err)?
-            .is_some()
-        {
+    /// Registers `p`'s key in the log (a `KeyEvent`, in its own append) unless it is
+    /// registered already. First registrations are serialised, so that concurrent first
+    /// uses of one new key register it exactly once; once registered, this is one read.
+    async fn ensure_registered(&self, p: &Principal) -> Result<(), CertificateError> {
+        let registered = |s: &Self| -> Result<bool, CertificateError> {
+            Ok(s.store.get(Table::Keys, &p.key_id()).map_err(store_err)?.is_some())
+        };
+        if registered(self)? {
+            return Ok(());
+        }
+        let _one_at_a_time = self.registering.lock().await;
+        if registered(self)? {
             return Ok(());
         }
         let org = p.organisation().map(|u| u.as_str().to_owned());
-        puts.push(PendingPut {
-            put: Put {
-                table: Table::Keys,
-                key: p.key_id().to_vec(),
-                value: key_record(Role::Issuer, org.as_deref().unwrap_or(""), false),
-                // Two first issuances by one new key may race: both carry the same record,
-                // so the second is accepted as the same value.
-                mode: PutMode::InsertOrSame,
-            },
-            index_of: Some(entries.len()),
-        });
-        entries.push(Entry::KeyEvent(KeyEvent {
+        let entry = Entry::KeyEvent(KeyEvent {
             time: self.clock.now_millis(),
             action: KeyAction::Registered,
             role: Role::Issuer.name().to_owned(),
             key_id: p.key_id(),
             certificate: Some(p.leaf_der().to_vec()),
-            organisation: org,
-        }));
+            organisation: org.clone(),
+        })
+        .encode()
+        .map_err(|_| CertificateError::Unavailable)?;
+        let put = PendingPut {
+            put: Put {
+                table: Table::Keys,
+                key: p.key_id().to_vec(),
+                value: key_record(Role::Issuer, org.as_deref().unwrap_or(""), false),
+                mode: PutMode::Insert,
+            },
+            index_of: Some(0),
+        };
+        self.log
+            .append_with(vec![entry], vec![put])
+            .await
+            .map_err(append_err)?;
         Ok(())
     }
 
@@ -475,6 +490,18 @@ impl Certificates {
             .map_err(|_| CertificateError::Unavailable)?;
         if let Some(k) = pending.get(holder) {
             return Ok((*k, true));
+        }
+        // Look again under the lock: a first issuance for this holder may have committed
+        // (and left `pending`) since the read above.
+        if let Some(k) = self
+            .store
+            .get(Table::HolderKeys, holder)
+            .map_err(store_err)?
+        {
+            let key: [u8; 32] = k
+                .try_into()
+                .map_err(|_| store_err(StoreError::Corrupt("holder key")))?;
+            return Ok((key, false));
         }
         let k = random::<32>()?;
         pending.insert(*holder, k);
@@ -607,7 +634,7 @@ impl Certificates {
         let sealed = vault::seal(&hkey, random::<24>()?, id.as_str().as_bytes(), &payload);
         let mut entries = Vec::new();
         let mut puts = Vec::new();
-        self.register_key(&principal, &mut entries, &mut puts)?;
+        self.ensure_registered(&principal).await?;
         let issued_at = entries.len();
         entries.push(Entry::CertificateIssued(CertificateIssued {
             time: self.clock.now_millis(),
@@ -763,7 +790,7 @@ impl Certificates {
         }
         let mut entries = Vec::new();
         let mut puts = Vec::new();
-        self.register_key(&principal, &mut entries, &mut puts)?;
+        self.ensure_registered(&principal).await?;
         let at = entries.len();
         entries.push(Entry::StatusChanged(StatusChanged {
             time: self.clock.now_millis(),
@@ -827,39 +854,26 @@ impl Certificates {
         let _guard = self.reserve(&id)?;
         let mut entries = Vec::new();
         let mut puts = Vec::new();
-        self.register_key(&principal, &mut entries, &mut puts)?;
+        self.ensure_registered(&principal).await?;
         let org = principal.organisation().map(|u| u.as_str().to_owned());
-        // The record keeps its registration index: rewrite it with the flag set, or, for
-        // a key registered in this same append, let the registration's put carry it.
-        match self
+        // The record keeps its registration index: rewrite it with the flag set.
+        let old = self
             .store
             .get(Table::Keys, &retirement.key_id)
             .map_err(store_err)?
-        {
-            Some(old) => {
-                let idx = old
-                    .get(old.len().saturating_sub(8)..)
-                    .unwrap_or(&[])
-                    .to_vec();
-                let mut value = key_record(Role::Issuer, org.as_deref().unwrap_or(""), true);
-                value.extend_from_slice(&idx);
-                puts.push(PendingPut {
-                    put: Put {
-                        table: Table::Keys,
-                        key: retirement.key_id.to_vec(),
-                        value,
-                        mode: PutMode::Upsert,
-                    },
-                    index_of: None,
-                });
-            }
-            None => {
-                if let Some(p) = puts.iter_mut().find(|p| p.put.table == Table::Keys) {
-                    p.put.value = key_record(Role::Issuer, org.as_deref().unwrap_or(""), true);
-                    p.put.mode = PutMode::Insert;
-                }
-            }
-        }
+            .ok_or_else(|| store_err(StoreError::Corrupt("key registered but not recorded")))?;
+        let idx = old.get(old.len().saturating_sub(8)..).unwrap_or(&[]).to_vec();
+        let mut value = key_record(Role::Issuer, org.as_deref().unwrap_or(""), true);
+        value.extend_from_slice(&idx);
+        puts.push(PendingPut {
+            put: Put {
+                table: Table::Keys,
+                key: retirement.key_id.to_vec(),
+                value,
+                mode: PutMode::Upsert,
+            },
+            index_of: None,
+        });
         let at = entries.len();
         entries.push(Entry::KeyEvent(KeyEvent {
             time: self.clock.now_millis(),

@@ -8,6 +8,7 @@
 
 mod certificates;
 mod crash;
+mod demo;
 mod e2e;
 mod keys_example;
 mod layers;
