@@ -46,14 +46,19 @@ fn write_record(
         // The successor is issued first, so that the old one can point to it.
         lines += write_record(out, issuers, successor, now_ms)?;
     }
-    serde_json::to_writer(&mut *out, &issuer.issue_body(&r.draft, now_ms, &mut os_salt))?;
+    serde_json::to_writer(
+        &mut *out,
+        &issuer.issue_body(&r.draft, now_ms, &mut os_salt),
+    )?;
     out.write_all(b"\n")?;
     lines += 1;
     let status = match &r.status {
         None => None,
         Some(DemoStatus::Suspended) => Some(("suspended", None)),
         Some(DemoStatus::Revoked) => Some(("revoked", None)),
-        Some(DemoStatus::SupersededBy(s)) => Some(("superseded", Some(s.draft.id.as_str().to_owned()))),
+        Some(DemoStatus::SupersededBy(s)) => {
+            Some(("superseded", Some(s.draft.id.as_str().to_owned())))
+        }
     };
     if let Some((status, successor)) = status {
         serde_json::to_writer(
@@ -72,7 +77,13 @@ fn write_record(
 }
 
 /// Writes the demo data of `holders` holders to `out`; returns the number of lines.
-pub(crate) fn write_demo(keys: &Path, holders: u64, seed: u64, out: &Path, bar: &ProgressBar) -> Result<u64> {
+pub(crate) fn write_demo(
+    keys: &Path,
+    holders: u64,
+    seed: u64,
+    out: &Path,
+    bar: &ProgressBar,
+) -> Result<u64> {
     let principals = load_principals(keys)?;
     let issuers = load_issuers(keys)?;
     let mut generator = Generator::new(seed, &principals);
@@ -99,11 +110,17 @@ pub(crate) fn run(args: DemoArgs) -> Result<()> {
         ProgressBar::new(args.holders)
     };
     bar.set_style(
-        ProgressStyle::with_template("{spinner} holders {pos}/{len} [{bar:30}] {per_sec} eta {eta}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        ProgressStyle::with_template(
+            "{spinner} holders {pos}/{len} [{bar:30}] {per_sec} eta {eta}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     let lines = write_demo(&args.keys, args.holders, args.seed, &args.out, &bar)?;
     bar.finish_and_clear();
-    println!("wrote {lines} lines for {} holders to {}", args.holders, args.out.display());
+    println!(
+        "wrote {lines} lines for {} holders to {}",
+        args.holders,
+        args.out.display()
+    );
     Ok(())
 }

@@ -224,7 +224,13 @@ async fn load_sample(opened: &Opened, keys: &Path, holders: u64) -> Result<()> {
         hidden,
     )
     .await?;
-    tracing::info!(holders, lines, imported = totals.imported, errors = totals.failed, "sample data loaded");
+    tracing::info!(
+        holders,
+        lines,
+        imported = totals.imported,
+        errors = totals.failed,
+        "sample data loaded"
+    );
     Ok(())
 }
 

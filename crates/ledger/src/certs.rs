@@ -437,7 +437,10 @@ impl Certificates {
     /// uses of one new key register it exactly once; once registered, this is one read.
     async fn ensure_registered(&self, p: &Principal) -> Result<(), CertificateError> {
         let registered = |s: &Self| -> Result<bool, CertificateError> {
-            Ok(s.store.get(Table::Keys, &p.key_id()).map_err(store_err)?.is_some())
+            Ok(s.store
+                .get(Table::Keys, &p.key_id())
+                .map_err(store_err)?
+                .is_some())
         };
         if registered(self)? {
             return Ok(());
@@ -862,7 +865,10 @@ impl Certificates {
             .get(Table::Keys, &retirement.key_id)
             .map_err(store_err)?
             .ok_or_else(|| store_err(StoreError::Corrupt("key registered but not recorded")))?;
-        let idx = old.get(old.len().saturating_sub(8)..).unwrap_or(&[]).to_vec();
+        let idx = old
+            .get(old.len().saturating_sub(8)..)
+            .unwrap_or(&[])
+            .to_vec();
         let mut value = key_record(Role::Issuer, org.as_deref().unwrap_or(""), true);
         value.extend_from_slice(&idx);
         puts.push(PendingPut {

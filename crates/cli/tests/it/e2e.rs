@@ -13,14 +13,18 @@ struct Server {
 
 impl Server {
     fn start(data: &Path) -> Self {
+        Self::start_with(&[
+            "serve",
+            "--data",
+            data.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+        ])
+    }
+
+    fn start_with(args: &[&str]) -> Self {
         let mut child = Command::new(bin())
-            .args([
-                "serve",
-                "--data",
-                data.to_str().unwrap(),
-                "--listen",
-                "127.0.0.1:0",
-            ])
+            .args(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -142,4 +146,85 @@ fn log_verify_checks_a_real_server_and_remembers_what_it_saw() {
     std::fs::remove_file(&state).unwrap();
     let (ok, text) = verify(&server.url, &other.join("ledger.vkey"), &state);
     assert!(!ok && text.contains("checkpoint"), "{text}");
+}
+
+/// The README's run command: the example configuration and a sample of demo data, then a
+/// lookup by holder over HTTP and a full `log verify`.
+#[test]
+fn readme_run_command_serves_sample_certificates() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let root = crate::repo_root();
+    let config = root.join("keys-example/proofless.toml");
+    let keys = root.join("keys-example");
+    let server = Server::start_with(&[
+        "serve",
+        "--config",
+        config.to_str().unwrap(),
+        "--data",
+        data.to_str().unwrap(),
+        "--listen",
+        "127.0.0.1:0",
+        "--sample-holders",
+        "20",
+        "--sample-keys",
+        keys.to_str().unwrap(),
+    ]);
+    let agent = ureq::Agent::new_with_defaults();
+    let log: serde_json::Value = serde_json::from_str(
+        &agent
+            .get(&format!("{}/v1/log", server.url))
+            .call()
+            .unwrap()
+            .into_body()
+            .read_to_string()
+            .unwrap(),
+    )
+    .unwrap();
+    // Genesis (2) + issuer registrations + dozens of certificates.
+    assert!(log["size"].as_u64().unwrap() > 40, "{log}");
+    // Every sample line was imported.
+    let errors = std::fs::read_to_string(data.join("sample.errors.jsonl")).unwrap();
+    assert!(errors.is_empty(), "{errors}");
+    // A sample certificate that never expires and has no status change after it, looked
+    // up by its holder code, which travels in the body.
+    let sample = std::fs::read_to_string(data.join("sample.jsonl")).unwrap();
+    let lines: Vec<&str> = sample.lines().collect();
+    let anchor = proofless_core::pki::TrustAnchor::from_pem(
+        &std::fs::read(keys.join("trust-anchor.crt.pem")).unwrap(),
+    )
+    .unwrap();
+    let cert = lines
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| {
+            lines
+                .get(i + 1)
+                .is_none_or(|next| !next.contains("\"status\""))
+        })
+        .filter_map(|(_, l)| {
+            serde_json::from_str::<proofless_client::certificate::CertificateFile>(l).ok()
+        })
+        .map(|f| proofless_client::certificate::verify_certificate(&f, &anchor, None).unwrap())
+        .find(|c| c.object.valid_until.is_none())
+        .expect("a sample certificate without end of validity");
+    let Some(proofless_core::cert::FieldValue::Text(holder)) = cert.holder() else {
+        panic!()
+    };
+    let (code_type, code) = holder.split_once(':').unwrap();
+    let body = serde_json::json!({"holder_code_type": code_type, "holder_code": code, "type_code": cert.object.type_code});
+    let resp = agent
+        .post(&format!("{}/v1/certificates/lookup", server.url))
+        .header("content-type", "application/json")
+        .send(serde_json::to_vec(&body).unwrap().as_slice())
+        .unwrap();
+    let v: serde_json::Value =
+        serde_json::from_str(&resp.into_body().read_to_string().unwrap()).unwrap();
+    assert_eq!(v["type_code"], cert.object.type_code, "{v}");
+    let (ok, text) = verify(
+        &server.url,
+        &keys.join("ledger.vkey"),
+        &dir.path().join("state.json"),
+    );
+    assert!(ok, "{text}");
 }
