@@ -50,6 +50,11 @@ enum Command {
     Import(import::ImportArgs),
     /// Print the OpenAPI 3.1 document (the content of docs/openapi.json).
     Openapi,
+    /// Inspect a data directory.
+    Store {
+        #[command(subcommand)]
+        command: StoreCommand,
+    },
     /// Load generators and raw-limit measurements.
     Bench {
         #[command(subcommand)]
@@ -91,6 +96,16 @@ enum CertificateCommand {
 }
 
 #[derive(Debug, Subcommand)]
+enum StoreCommand {
+    /// Space used per table (the server must not be running: the store is locked).
+    Usage {
+        /// Data directory.
+        #[arg(long, default_value = "data")]
+        data: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 enum BenchCommand {
     /// Append load on the log core (durable group commit on redb), with raw limits.
     Log(bench::LogBenchArgs),
@@ -113,6 +128,9 @@ fn main() -> ExitCode {
         Command::Certificate { command } => match command {
             CertificateCommand::Verify(args) => certcmd::verify(args),
         },
+        Command::Store { command } => match command {
+            StoreCommand::Usage { data } => store_usage(&data),
+        },
         Command::Openapi => {
             print!("{}", proofless_server::openapi_json());
             Ok(())
@@ -128,4 +146,28 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+fn store_usage(data: &std::path::Path) -> anyhow::Result<()> {
+    let store = proofless_store::RedbStore::open(data)?;
+    let file = std::fs::metadata(data.join(proofless_store::redb_store::FILE_NAME))?.len();
+    let usage = store.usage()?;
+    let certificates = usage
+        .iter()
+        .find(|u| u.table == "certificates")
+        .map(|u| u.entries)
+        .unwrap_or(0);
+    println!("{:<14} {:>10} {:>14} {:>12} {:>12} {:>8}", "table", "keys", "stored bytes", "metadata", "fragmented", "pages");
+    for u in &usage {
+        println!(
+            "{:<14} {:>10} {:>14} {:>12} {:>12} {:>8}",
+            u.table, u.entries, u.stored_bytes, u.metadata_bytes, u.fragmented_bytes, u.pages
+        );
+    }
+    let pages: u64 = usage.iter().map(|u| u.pages).sum();
+    println!("file {file} bytes; {pages} pages in tables ({} bytes)", pages * 4096);
+    if certificates > 0 {
+        println!("per certificate: {:.0} bytes of file, {:.0} bytes of table pages", file as f64 / certificates as f64, (pages * 4096) as f64 / certificates as f64);
+    }
+    Ok(())
 }

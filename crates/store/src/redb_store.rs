@@ -47,6 +47,23 @@ const META_SIZE: &str = "size";
 const META_HASHES: &str = "hashes";
 const META_CHECKPOINT: &str = "checkpoint";
 
+/// Space used by one table.
+#[derive(Debug, Clone)]
+pub struct TableUsage {
+    /// Table name.
+    pub table: String,
+    /// Number of keys.
+    pub entries: u64,
+    /// Bytes of keys and values.
+    pub stored_bytes: u64,
+    /// Bytes of branch keys and other metadata.
+    pub metadata_bytes: u64,
+    /// Bytes lost to fragmentation inside pages.
+    pub fragmented_bytes: u64,
+    /// Pages (leaf and branch).
+    pub pages: u64,
+}
+
 /// File name of the database inside the data directory.
 pub const FILE_NAME: &str = "ledger.redb";
 
@@ -92,6 +109,32 @@ impl RedbStore {
         }
         tx.commit().map_err(backend)?;
         Ok(Self { db })
+    }
+
+    /// Space used per table: for `proofless store usage` and the storage benchmarks.
+    pub fn usage(&self) -> Result<Vec<TableUsage>, StoreError> {
+        use redb::ReadableTableMetadata;
+        let tx = self.db.begin_read().map_err(backend)?;
+        let mut out = Vec::new();
+        let mut add = |name: &str, s: redb::TableStats, len: u64| {
+            out.push(TableUsage {
+                table: name.to_owned(),
+                entries: len,
+                stored_bytes: s.stored_bytes(),
+                metadata_bytes: s.metadata_bytes(),
+                fragmented_bytes: s.fragmented_bytes(),
+                pages: s.leaf_pages() + s.branch_pages(),
+            });
+        };
+        let t = tx.open_table(ENTRIES).map_err(backend)?;
+        add("entries", t.stats().map_err(backend)?, t.len().map_err(backend)?);
+        let t = tx.open_table(HASHES).map_err(backend)?;
+        add("hashes", t.stats().map_err(backend)?, t.len().map_err(backend)?);
+        for table in Table::ALL {
+            let t = tx.open_table(side(table)).map_err(backend)?;
+            add(table.name(), t.stats().map_err(backend)?, t.len().map_err(backend)?);
+        }
+        Ok(out)
     }
 
     fn meta_u64(&self, name: &str) -> Result<u64, StoreError> {
