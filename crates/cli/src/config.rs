@@ -81,7 +81,11 @@ pub(crate) fn read_schemas(dir: &Path) -> Result<Vec<(String, String)>> {
 }
 
 /// The pseudonym secret at `path`, generated (32 random bytes, hex, 0600) on first use.
-pub(crate) fn pseudonym_secret(path: &Path) -> Result<[u8; 32]> {
+///
+/// A ledger that already holds entries never gets a new secret silently: every holder
+/// index was built with the old one, so a missing file is an error there (`may_create`
+/// false).
+pub(crate) fn pseudonym_secret(path: &Path, may_create: bool) -> Result<[u8; 32]> {
     if path.exists() {
         let text =
             std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
@@ -90,6 +94,12 @@ pub(crate) fn pseudonym_secret(path: &Path) -> Result<[u8; 32]> {
         return bytes
             .try_into()
             .map_err(|_| anyhow::anyhow!("{}: must be 32 bytes of hex", path.display()));
+    }
+    if !may_create {
+        anyhow::bail!(
+            "{}: the pseudonym secret is missing, but this ledger already holds entries indexed with it; restore the file (it cannot be regenerated)",
+            path.display()
+        );
     }
     if let Some(dir) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)?;

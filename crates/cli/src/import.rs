@@ -1,7 +1,8 @@
 //! `proofless import`: bulk import of signed certificates into a data directory.
 //!
 //! Input is JSONL (one object per line) or CSV (header `security_object,items`, the items
-//! `;`-separated), streamed: memory does not grow with the file. Each line is either
+//! `;`-separated), streamed: at most a few lines per worker are held at once. Each line is
+//! either
 //!
 //! * a signed submission, `{"security_object": b64, "items": [b64, …]}` — exactly the
 //!   body of `POST /v1/certificates`, as an issuer's system exports it; or
@@ -146,6 +147,15 @@ fn cert_error(e: CertificateError) -> (&'static str, String) {
     (e.code(), e.to_string())
 }
 
+/// Whether the certificate `id` in the log is exactly the signed object `form`.
+fn same_certificate(svc: &Certificates, id: &str, form: &[u8]) -> bool {
+    let Ok(view) = svc.view(id) else { return false };
+    matches!(
+        proofless_core::entry::Entry::decode(&view.entry),
+        Ok(proofless_core::entry::Entry::CertificateIssued(ci)) if ci.security_object == form
+    )
+}
+
 /// The example principals' issuers by stem, for signing status lines.
 pub(crate) fn load_issuers(dir: &Path) -> Result<HashMap<String, Issuer>> {
     #[derive(Deserialize)]
@@ -247,9 +257,19 @@ async fn apply(
                 Ok(r) => r,
                 Err((c, d)) => return Outcome::Failed(c, d),
             };
+            let submitted = proofless_core::cert::SignedSecurityObject::parse(&req.security_object)
+                .map(|s| (s.object().certificate_id.clone(), s.log_form()));
             match svc.issue(req).await {
                 Ok(_) => Outcome::Imported,
-                Err(CertificateError::Duplicate) => Outcome::Skipped,
+                // The same signed certificate already in the log (a rerun) is skipped; a
+                // different one under an identifier already used is an error.
+                Err(CertificateError::Duplicate) => match submitted {
+                    Ok((id, form)) if same_certificate(svc, &id, &form) => Outcome::Skipped,
+                    _ => Outcome::Failed(
+                        "duplicate_certificate_id",
+                        "another certificate already has this identifier".to_owned(),
+                    ),
+                },
                 Err(e) => {
                     let (c, d) = cert_error(e);
                     Outcome::Failed(c, d)

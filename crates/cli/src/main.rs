@@ -157,7 +157,10 @@ fn store_usage(data: &std::path::Path) -> anyhow::Result<()> {
         .find(|u| u.table == "certificates")
         .map(|u| u.entries)
         .unwrap_or(0);
-    println!("{:<14} {:>10} {:>14} {:>12} {:>12} {:>8}", "table", "keys", "stored bytes", "metadata", "fragmented", "pages");
+    println!(
+        "{:<14} {:>10} {:>14} {:>12} {:>12} {:>8}",
+        "table", "keys", "stored bytes", "metadata", "fragmented", "pages"
+    );
     for u in &usage {
         println!(
             "{:<14} {:>10} {:>14} {:>12} {:>12} {:>8}",
@@ -165,9 +168,16 @@ fn store_usage(data: &std::path::Path) -> anyhow::Result<()> {
         );
     }
     let pages: u64 = usage.iter().map(|u| u.pages).sum();
-    println!("file {file} bytes; {pages} pages in tables ({} bytes)", pages * 4096);
+    println!(
+        "file {file} bytes; {pages} pages in tables ({} bytes)",
+        pages * 4096
+    );
     if certificates > 0 {
-        println!("per certificate: {:.0} bytes of file, {:.0} bytes of table pages", file as f64 / certificates as f64, (pages * 4096) as f64 / certificates as f64);
+        println!(
+            "per certificate: {:.0} bytes of file, {:.0} bytes of table pages",
+            file as f64 / certificates as f64,
+            (pages * 4096) as f64 / certificates as f64
+        );
     }
     Ok(())
 }

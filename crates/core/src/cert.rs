@@ -283,6 +283,12 @@ impl SignedSecurityObject {
         &self.object
     }
 
+    /// The form kept in the log (see [`VerifiedSecurityObject::log_form`]): lets a
+    /// caller recognise the very same signed certificate among stored ones.
+    pub fn log_form(&self) -> Vec<u8> {
+        log_form(&self.sign1)
+    }
+
     /// The certificates of the `x5chain` header, leaf first; empty if absent.
     pub fn x5chain(&self) -> Result<Vec<Vec<u8>>, CertError> {
         x5chain_of(&self.sign1)
@@ -330,10 +336,12 @@ impl VerifiedSecurityObject {
         }
     }
 
-    /// The COSE_Sign1 re-encoded with `kid` instead of `x5chain` in the unprotected
-    /// header: the form kept in the log. The signature still verifies.
-    pub fn with_kid(&self, kid: &[u8; 32]) -> Vec<u8> {
-        with_kid(&self.inner.sign1, kid)
+    /// The COSE_Sign1 re-encoded with an empty unprotected header: the form kept in the
+    /// log, whose entry names the signing key by its key id (and whose `KeyEvent` holds
+    /// the certificate). The unprotected header is not signed, so the signature still
+    /// verifies, and the log does not repeat the issuer's certificate in every entry.
+    pub fn log_form(&self) -> Vec<u8> {
+        log_form(&self.inner.sign1)
     }
 }
 
@@ -425,9 +433,9 @@ fn kid_of(sign1: &CoseSign1) -> Option<&[u8]> {
     (!kid.is_empty()).then_some(kid.as_slice())
 }
 
-fn with_kid(sign1: &CoseSign1, kid: &[u8; 32]) -> Vec<u8> {
+fn log_form(sign1: &CoseSign1) -> Vec<u8> {
     let mut s = sign1.clone();
-    s.unprotected = HeaderBuilder::new().key_id(kid.to_vec()).build();
+    s.unprotected = coset::Header::default();
     // INVARIANT: as in `sign1`.
     #[allow(clippy::expect_used)]
     s.to_vec().expect("COSE_Sign1 serialises")
@@ -582,10 +590,11 @@ impl SignedStatus {
         kid_of(&self.sign1)
     }
 
-    /// Verifies the signature with `key` and returns the log form (with `kid`).
-    pub fn verify(&self, key: &VerifyingKey, kid: &[u8; 32]) -> Result<Vec<u8>, CertError> {
+    /// Verifies the signature with `key` and returns the log form (empty unprotected
+    /// header).
+    pub fn verify(&self, key: &VerifyingKey) -> Result<Vec<u8>, CertError> {
         verify_sign1(&self.sign1, key)?;
-        Ok(with_kid(&self.sign1, kid))
+        Ok(log_form(&self.sign1))
     }
 }
 
@@ -650,10 +659,11 @@ mod tests {
         wrong.value = FieldValue::Text("李四".into());
         assert!(v.check_item(&wrong).is_err());
 
-        // The log form with kid still verifies.
-        let logged = v.with_kid(&[9; 32]);
+        // The log form, without the certificate chain, still verifies.
+        let logged = v.log_form();
+        assert!(logged.len() < bytes.len());
         let p = SignedSecurityObject::parse(&logged).unwrap();
-        assert_eq!(p.kid(), Some(&[9u8; 32][..]));
+        assert!(p.x5chain().unwrap().is_empty() && p.kid().is_none());
         p.verify(&key.verifying_key()).unwrap();
     }
 

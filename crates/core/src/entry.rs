@@ -339,13 +339,20 @@ impl Entry {
 }
 
 fn decode_issued(m: &mut MapReader) -> Result<CertificateIssued, ShapeError> {
-    Ok(CertificateIssued {
+    let c = CertificateIssued {
         time: m.uint(1)?,
         certificate_id: m.text(2, MAX_ID)?,
         holder: m.digest(3)?,
         issuer_key: m.digest(4)?,
         security_object: m.bytes(5, MAX_SIGNED)?,
-    })
+    };
+    if c.certificate_id.is_empty() {
+        return Err(ShapeError::Invalid(2));
+    }
+    if c.security_object.is_empty() {
+        return Err(ShapeError::Invalid(5));
+    }
+    Ok(c)
 }
 
 fn decode_status(m: &mut MapReader) -> Result<StatusChanged, ShapeError> {
@@ -359,6 +366,16 @@ fn decode_status(m: &mut MapReader) -> Result<StatusChanged, ShapeError> {
     };
     if s.status > 3 {
         return Err(ShapeError::Invalid(3));
+    }
+    // A successor is named exactly when the certificate is superseded (status 3).
+    if (s.status == 3) != s.successor.is_some() {
+        return Err(ShapeError::Invalid(4));
+    }
+    if s.certificate_id.is_empty() || s.successor.as_deref() == Some("") {
+        return Err(ShapeError::Invalid(2));
+    }
+    if s.statement.is_empty() {
+        return Err(ShapeError::Invalid(6));
     }
     Ok(s)
 }

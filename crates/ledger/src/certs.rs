@@ -29,7 +29,7 @@ use proofless_core::keys::Role;
 use proofless_core::merkle::Hash;
 use proofless_core::pki::{self, PkiError, Principal, TrustAnchor};
 use proofless_store::{Put, PutMode, Store, StoreError, Table};
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use thiserror::Error;
 
@@ -209,21 +209,20 @@ struct StatusRecord {
 }
 
 impl StatusRecord {
+    /// Only what changes or is needed without decoding the entry is stored: status,
+    /// end of validity, successor. Type, issuer and holder are read from the
+    /// `CertificateIssued` entry, whose index is the record's key.
     fn encode(&self) -> Vec<u8> {
         cbor::encode(
             &MapBuilder::new()
                 .insert(1, cbor::uint(self.status.code()))
-                .insert(2, cbor::uint(self.issued_index))
-                .insert(3, cbor::text(&self.type_code))
-                .insert(4, cbor::text(&self.issuer))
-                .insert(5, cbor::bytes(&self.holder))
-                .insert_opt(6, self.valid_until.as_deref().map(cbor::text))
-                .insert_opt(7, self.successor.as_deref().map(cbor::text))
+                .insert_opt(2, self.valid_until.as_deref().map(cbor::text))
+                .insert_opt(3, self.successor.as_deref().map(cbor::text))
                 .build(),
         )
     }
 
-    /// Decodes `record ‖ latest index`.
+    /// Decodes `record ‖ latest index`; the entry-derived fields are left empty.
     fn decode(bytes: &[u8]) -> Result<(Self, u64), StoreError> {
         let corrupt = || StoreError::Corrupt("status record");
         let (rec, idx) = bytes
@@ -234,13 +233,14 @@ impl StatusRecord {
         let mut m = MapReader::new(v).map_err(|_| corrupt())?;
         let r = Self {
             status: Status::from_code(m.uint(1).map_err(|_| corrupt())?).ok_or_else(corrupt)?,
-            issued_index: m.uint(2).map_err(|_| corrupt())?,
-            type_code: m.text(3, 64).map_err(|_| corrupt())?,
-            issuer: m.text(4, 64).map_err(|_| corrupt())?,
-            holder: m.digest(5).map_err(|_| corrupt())?,
-            valid_until: m.text_opt(6, 16).map_err(|_| corrupt())?,
-            successor: m.text_opt(7, 128).map_err(|_| corrupt())?,
+            issued_index: 0,
+            type_code: String::new(),
+            issuer: String::new(),
+            holder: [0; 32],
+            valid_until: m.text_opt(2, 16).map_err(|_| corrupt())?,
+            successor: m.text_opt(3, 128).map_err(|_| corrupt())?,
         };
+        m.finish().map_err(|_| corrupt())?;
         Ok((r, latest))
     }
 }
@@ -279,6 +279,91 @@ fn append_err(e: AppendError) -> CertificateError {
     match e {
         AppendError::Duplicate => CertificateError::Duplicate,
         _ => CertificateError::Unavailable,
+    }
+}
+
+/// The `Certificates` table key of an identifier: its SHA-256, truncated to 128 bits
+/// (collision-free in practice for any number of certificates a deployment will hold, and
+/// a fixed 16 bytes instead of the identifier's 60–90).
+fn certificate_key(id: &str) -> [u8; 16] {
+    use sha2::Digest as _;
+    let d = sha2::Sha256::digest(id.as_bytes());
+    let mut k = [0u8; 16];
+    k.copy_from_slice(&d[..16]);
+    k
+}
+
+/// The sealed payload's plaintext: `[[salt, value], …]`, the holder item first, then the
+/// fields in name order. Names are not stored: they are the keys of the signed digest map,
+/// in the same order, so the items are rebuilt from the security object in the log.
+fn encode_payload(holder: &Item, fields: &BTreeMap<String, Item>) -> Vec<u8> {
+    use ciborium::value::Value;
+    let pair = |i: &Item| {
+        Value::Array(vec![
+            Value::Bytes(i.salt.clone()),
+            match &i.value {
+                FieldValue::Text(s) => Value::Text(s.clone()),
+                FieldValue::Int(n) => Value::Integer((*n).into()),
+                FieldValue::Bool(b) => Value::Bool(*b),
+            },
+        ])
+    };
+    cbor::encode(&Value::Array(
+        std::iter::once(holder)
+            .chain(fields.values())
+            .map(pair)
+            .collect(),
+    ))
+}
+
+/// Rebuilds the items of a payload, given the names of the signed digest map.
+pub fn decode_payload(plain: &[u8], names: &[String]) -> Result<Vec<Item>, CertificateError> {
+    use ciborium::value::Value;
+    let bad = || CertificateError::Unavailable;
+    let Value::Array(pairs) = cbor::decode_canonical(plain, 1 << 20).map_err(|_| bad())? else {
+        return Err(bad());
+    };
+    if pairs.len() != names.len() + 1 {
+        return Err(bad());
+    }
+    let all = std::iter::once(HOLDER_ITEM).chain(names.iter().map(String::as_str));
+    pairs
+        .into_iter()
+        .zip(all)
+        .map(|(p, name)| {
+            let Value::Array(mut sv) = p else {
+                return Err(bad());
+            };
+            let value = sv.pop().ok_or_else(bad)?;
+            let Some(Value::Bytes(salt)) = sv.pop() else {
+                return Err(bad());
+            };
+            let value = match value {
+                Value::Text(s) => FieldValue::Text(s),
+                Value::Integer(i) => FieldValue::Int(i64::try_from(i).map_err(|_| bad())?),
+                Value::Bool(b) => FieldValue::Bool(b),
+                _ => return Err(bad()),
+            };
+            Ok(Item {
+                salt,
+                name: name.to_owned(),
+                value,
+            })
+        })
+        .collect()
+}
+
+/// Removes a holder's pending key when dropped.
+struct PendingKey<'a> {
+    map: &'a Mutex<HashMap<Pseudonym, [u8; 32]>>,
+    holder: Option<Pseudonym>,
+}
+
+impl Drop for PendingKey<'_> {
+    fn drop(&mut self) {
+        if let (Some(h), Ok(mut m)) = (self.holder, self.map.lock()) {
+            m.remove(&h);
+        }
     }
 }
 
@@ -467,6 +552,7 @@ impl Certificates {
                 value: key_record(Role::Issuer, org.as_deref().unwrap_or(""), false),
                 mode: PutMode::Insert,
             },
+            key_index_of: None,
             index_of: Some(0),
         };
         self.log
@@ -554,7 +640,7 @@ impl Certificates {
         }
 
         // 4. Every item matches its digest; exactly the signed names are disclosed.
-        let mut items = Vec::with_capacity(req.items.len());
+        let mut disclosed: BTreeMap<String, Item> = BTreeMap::new();
         let mut holder = None;
         let mut values = serde_json::Map::new();
         for raw in &req.items {
@@ -579,8 +665,8 @@ impl Certificates {
                 if values.insert(item.name.clone(), v).is_some() {
                     return Err(CertificateError::DigestMismatch("an item is repeated"));
                 }
+                disclosed.insert(item.name.clone(), item);
             }
-            items.push(raw.clone());
         }
         if values.len() != so.digests.len() {
             return Err(CertificateError::DigestMismatch(
@@ -618,7 +704,7 @@ impl Certificates {
         let _guard = self.reserve(id.as_str())?;
         if self
             .store
-            .get(Table::Certificates, id.as_str().as_bytes())
+            .get(Table::Certificates, &certificate_key(id.as_str()))
             .map_err(store_err)?
             .is_some()
         {
@@ -628,12 +714,13 @@ impl Certificates {
         // 8. Build the entries and side writes, and append them in one batch.
         let pseudonym = self.pseudonym(&holder_code);
         let (hkey, new_key) = self.holder_key(&pseudonym)?;
-        let payload = cbor::encode(&ciborium::value::Value::Array(
-            items
-                .iter()
-                .map(|i| ciborium::value::Value::Bytes(i.clone()))
-                .collect(),
-        ));
+        // However this issuance ends, a key generated for it leaves the pending map: by
+        // then it is either committed or abandoned.
+        let _pending = PendingKey {
+            map: &self.pending_keys,
+            holder: new_key.then_some(pseudonym),
+        };
+        let payload = encode_payload(&holder, &disclosed);
         let sealed = vault::seal(&hkey, random::<24>()?, id.as_str().as_bytes(), &payload);
         let mut entries = Vec::new();
         let mut puts = Vec::new();
@@ -644,9 +731,8 @@ impl Certificates {
             certificate_id: id.as_str().to_owned(),
             holder: pseudonym,
             issuer_key: principal.key_id(),
-            security_object: verified.with_kid(&principal.key_id()),
+            security_object: verified.log_form(),
         }));
-        let idb = id.as_str().as_bytes().to_vec();
         let record = StatusRecord {
             status: Status::Valid,
             issued_index: 0,
@@ -658,53 +744,43 @@ impl Certificates {
         };
         let mut holder_index = pseudonym.to_vec();
         holder_index.extend_from_slice(so.type_code.as_bytes());
-        holder_index.extend_from_slice(&idb);
+        let put = |table, key: Vec<u8>, value, mode| Put {
+            table,
+            key,
+            value,
+            mode,
+        };
         puts.push(PendingPut {
-            put: Put {
-                table: Table::Certificates,
-                key: idb.clone(),
-                value: Vec::new(),
-                mode: PutMode::Insert,
-            },
+            put: put(
+                Table::Certificates,
+                certificate_key(id.as_str()).to_vec(),
+                Vec::new(),
+                PutMode::Insert,
+            ),
+            key_index_of: None,
             index_of: Some(issued_at),
         });
+        // Tables keyed by the issued entry's index grow at their right edge, which keeps
+        // their pages full (keys in arrival order would leave them half empty).
+        for (table, key, value) in [
+            (Table::HolderIndex, holder_index, Vec::new()),
+            (Table::Payloads, Vec::new(), sealed),
+        ] {
+            puts.push(PendingPut {
+                put: put(table, key, value, PutMode::Insert),
+                key_index_of: Some(issued_at),
+                index_of: None,
+            });
+        }
+        puts.push(PendingPut::plain(put(
+            Table::HolderKeys,
+            pseudonym.to_vec(),
+            hkey.to_vec(),
+            PutMode::InsertOrSame,
+        )));
         puts.push(PendingPut {
-            put: Put {
-                table: Table::HolderIndex,
-                key: holder_index,
-                value: Vec::new(),
-                mode: PutMode::Insert,
-            },
-            index_of: None,
-        });
-        puts.push(PendingPut {
-            put: Put {
-                table: Table::Payloads,
-                key: idb.clone(),
-                value: sealed,
-                mode: PutMode::Insert,
-            },
-            index_of: None,
-        });
-        puts.push(PendingPut {
-            put: Put {
-                table: Table::HolderKeys,
-                key: pseudonym.to_vec(),
-                value: hkey.to_vec(),
-                mode: PutMode::InsertOrSame,
-            },
-            index_of: None,
-        });
-        // The status record's issued index is only known at commit: it is written with the
-        // record's own trailing index, and `issued_index` is read from the
-        // `Certificates` table instead (see `view`).
-        puts.push(PendingPut {
-            put: Put {
-                table: Table::Status,
-                key: idb,
-                value: record.encode(),
-                mode: PutMode::Insert,
-            },
+            put: put(Table::Status, Vec::new(), record.encode(), PutMode::Insert),
+            key_index_of: Some(issued_at),
             index_of: Some(issued_at),
         });
         let encoded = entries
@@ -714,11 +790,11 @@ impl Certificates {
             .map_err(|_| {
                 CertificateError::Malformed(CertError::Cose("the entry would exceed 64 KiB"))
             })?;
-        let result = self.log.append_with(encoded, puts).await;
-        if new_key && let Ok(mut p) = self.pending_keys.lock() {
-            p.remove(&pseudonym);
-        }
-        let appended = result.map_err(append_err)?;
+        let appended = self
+            .log
+            .append_with(encoded, puts)
+            .await
+            .map_err(append_err)?;
         let index = appended.index + issued_at as u64;
         let proof = self
             .log
@@ -732,25 +808,53 @@ impl Certificates {
         })
     }
 
-    fn record(&self, id: &str) -> Result<(StatusRecord, u64, u64), CertificateError> {
+    /// The issued entry's index of certificate `id`.
+    fn issued_index(&self, id: &str) -> Result<u64, CertificateError> {
         let issued = self
             .store
-            .get(Table::Certificates, id.as_bytes())
+            .get(Table::Certificates, &certificate_key(id))
             .map_err(store_err)?
             .ok_or(CertificateError::NotFound)?;
-        let issued_index = u64::from_be_bytes(
-            issued
-                .try_into()
-                .map_err(|_| store_err(StoreError::Corrupt("certificate index")))?,
-        );
+        Ok(u64::from_be_bytes(issued.try_into().map_err(|_| {
+            store_err(StoreError::Corrupt("certificate index"))
+        })?))
+    }
+
+    /// The status record of the certificate issued at `issued` (completed from its
+    /// entry), its latest index, and the certificate identifier.
+    fn record_at(&self, issued: u64) -> Result<(StatusRecord, u64, String), CertificateError> {
         let raw = self
             .store
-            .get(Table::Status, id.as_bytes())
+            .get(Table::Status, &issued.to_be_bytes())
             .map_err(store_err)?
             .ok_or_else(|| store_err(StoreError::Corrupt("status record missing")))?;
         let (mut rec, latest) = StatusRecord::decode(&raw).map_err(store_err)?;
-        rec.issued_index = issued_index;
-        Ok((rec, issued_index, latest))
+        let entry = self
+            .store
+            .entries(issued, issued + 1)
+            .map_err(store_err)?
+            .pop()
+            .ok_or_else(|| store_err(StoreError::Corrupt("issued entry missing")))?;
+        let corrupt = || {
+            store_err(StoreError::Corrupt(
+                "status record of a non-certificate entry",
+            ))
+        };
+        let Ok(Entry::CertificateIssued(ci)) = Entry::decode(&entry) else {
+            return Err(corrupt());
+        };
+        let so = SignedSecurityObject::parse(&ci.security_object).map_err(|_| corrupt())?;
+        rec.issued_index = issued;
+        rec.type_code = so.object().type_code.clone();
+        rec.issuer = so.object().issuer.clone();
+        rec.holder = ci.holder;
+        Ok((rec, latest, ci.certificate_id))
+    }
+
+    fn record(&self, id: &str) -> Result<(StatusRecord, u64, u64), CertificateError> {
+        let issued = self.issued_index(id)?;
+        let (rec, latest, _) = self.record_at(issued)?;
+        Ok((rec, issued, latest))
     }
 
     /// Applies an issuer's signed status statement.
@@ -760,7 +864,7 @@ impl Certificates {
         let chain = signed.x5chain().map_err(malformed)?;
         let principal = self.principal(&chain)?;
         let log_form = signed
-            .verify(principal.verifying_key(), &principal.key_id())
+            .verify(principal.verifying_key())
             .map_err(malformed)?;
         let _guard = self.reserve(&st.certificate_id)?;
         let (rec, _, latest) = self.record(&st.certificate_id)?;
@@ -811,10 +915,11 @@ impl Certificates {
         puts.push(PendingPut {
             put: Put {
                 table: Table::Status,
-                key: st.certificate_id.as_bytes().to_vec(),
+                key: new.issued_index.to_be_bytes().to_vec(),
                 value: new.encode(),
                 mode: PutMode::Upsert,
             },
+            key_index_of: None,
             index_of: Some(at),
         });
         let encoded = entries
@@ -871,15 +976,12 @@ impl Certificates {
             .to_vec();
         let mut value = key_record(Role::Issuer, org.as_deref().unwrap_or(""), true);
         value.extend_from_slice(&idx);
-        puts.push(PendingPut {
-            put: Put {
-                table: Table::Keys,
-                key: retirement.key_id.to_vec(),
-                value,
-                mode: PutMode::Upsert,
-            },
-            index_of: None,
-        });
+        puts.push(PendingPut::plain(Put {
+            table: Table::Keys,
+            key: retirement.key_id.to_vec(),
+            value,
+            mode: PutMode::Upsert,
+        }));
         let at = entries.len();
         entries.push(Entry::KeyEvent(KeyEvent {
             time: self.clock.now_millis(),
@@ -914,7 +1016,12 @@ impl Certificates {
 
     /// The certificate `id` with its status (expiry applied today) and inclusion proof.
     pub fn view(&self, id: &str) -> Result<CertificateView, CertificateError> {
-        let (rec, issued, latest) = self.record(id)?;
+        self.view_at(self.issued_index(id)?)
+    }
+
+    /// The certificate issued at entry `issued`.
+    fn view_at(&self, issued: u64) -> Result<CertificateView, CertificateError> {
+        let (rec, latest, certificate_id) = self.record_at(issued)?;
         let e = self.log.entry(issued).map_err(|e| match e {
             ReadError::NotFound => CertificateError::NotFound,
             _ => CertificateError::Unavailable,
@@ -925,7 +1032,7 @@ impl Certificates {
             s => s.name(),
         };
         Ok(CertificateView {
-            certificate_id: id.to_owned(),
+            certificate_id,
             type_code: rec.type_code,
             issuer: rec.issuer,
             status,
@@ -946,6 +1053,9 @@ impl Certificates {
         holder: &HolderCode,
         type_code: &str,
     ) -> Result<CertificateView, CertificateError> {
+        if self.catalog.get(type_code).is_none() {
+            return Err(CertificateError::UnknownType);
+        }
         let mut prefix = self.pseudonym(holder).to_vec();
         prefix.extend_from_slice(type_code.as_bytes());
         let mut best: Option<CertificateView> = None;
@@ -958,9 +1068,10 @@ impl Certificates {
             let Some((last, _)) = page.last() else { break };
             after = Some(last.clone());
             for (k, _) in &page {
-                let id = std::str::from_utf8(&k[prefix.len()..])
+                let issued: [u8; 8] = k[prefix.len()..]
+                    .try_into()
                     .map_err(|_| store_err(StoreError::Corrupt("holder index key")))?;
-                let v = self.view(id)?;
+                let v = self.view_at(u64::from_be_bytes(issued))?;
                 if v.status == "valid"
                     && best
                         .as_ref()

@@ -31,14 +31,28 @@ impl Default for LogConfig {
     }
 }
 
-/// A side-table write that travels with an append.
+/// A side-table write that travels with an append. Indices are assigned only when the
+/// batch is sequenced, so a put can ask for the index of one of its append's entries to be
+/// appended (big-endian `u64`) to its key, its value, or both.
 #[derive(Debug, Clone)]
 pub struct PendingPut {
     /// The write.
     pub put: proofless_store::Put,
-    /// When `Some(k)`, the big-endian `u64` index of the append's `k`-th entry is appended
-    /// to the value once indices are assigned.
+    /// When `Some(k)`, the index of the append's `k`-th entry is appended to the key.
+    pub key_index_of: Option<usize>,
+    /// When `Some(k)`, the index of the append's `k`-th entry is appended to the value.
     pub index_of: Option<usize>,
+}
+
+impl PendingPut {
+    /// A put with no index in it.
+    pub fn plain(put: proofless_store::Put) -> Self {
+        Self {
+            put,
+            key_index_of: None,
+            index_of: None,
+        }
+    }
 }
 
 /// A signed checkpoint the log has published.

@@ -174,6 +174,9 @@ impl Sequencer {
         for job in jobs {
             for p in &job.puts {
                 let mut put = p.put.clone();
+                if let Some(k) = p.key_index_of {
+                    put.key.extend_from_slice(&(index + k as u64).to_be_bytes());
+                }
                 if let Some(k) = p.index_of {
                     put.value
                         .extend_from_slice(&(index + k as u64).to_be_bytes());

@@ -53,7 +53,8 @@ pub enum Table {
     Payloads,
     /// Holder pseudonym → the holder's data key.
     HolderKeys,
-    /// Principal key id → its registration state (registered at, retired at).
+    /// Principal key id → its registration record (role, organisation, retired flag),
+    /// followed by the index of the registering `KeyEvent`.
     Keys,
 }
 

@@ -127,12 +127,24 @@ impl RedbStore {
             });
         };
         let t = tx.open_table(ENTRIES).map_err(backend)?;
-        add("entries", t.stats().map_err(backend)?, t.len().map_err(backend)?);
+        add(
+            "entries",
+            t.stats().map_err(backend)?,
+            t.len().map_err(backend)?,
+        );
         let t = tx.open_table(HASHES).map_err(backend)?;
-        add("hashes", t.stats().map_err(backend)?, t.len().map_err(backend)?);
+        add(
+            "hashes",
+            t.stats().map_err(backend)?,
+            t.len().map_err(backend)?,
+        );
         for table in Table::ALL {
             let t = tx.open_table(side(table)).map_err(backend)?;
-            add(table.name(), t.stats().map_err(backend)?, t.len().map_err(backend)?);
+            add(
+                table.name(),
+                t.stats().map_err(backend)?,
+                t.len().map_err(backend)?,
+            );
         }
         Ok(out)
     }

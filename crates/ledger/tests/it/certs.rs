@@ -223,7 +223,7 @@ async fn issue_look_up_and_erase() {
     // The logged security object still verifies with the issuer's key.
     let so = SignedSecurityObject::parse(&ci.security_object).unwrap();
     let (k, ..) = principal("issuer-qingdao-civil-affairs");
-    so.verify(&k.verifying_key()).unwrap();
+    so.clone().verify(&k.verifying_key()).unwrap();
 
     let v = fx.svc.view(draft.id.as_str()).unwrap();
     assert_eq!((v.status, v.issued_index, v.latest_index), ("valid", 1, 1));
@@ -250,14 +250,25 @@ async fn issue_look_up_and_erase() {
         .unwrap();
     let sealed = fx
         .store
-        .get(Table::Payloads, draft.id.as_str().as_bytes())
+        .get(Table::Payloads, &1u64.to_be_bytes())
         .unwrap()
         .unwrap();
     assert!(
         !sealed.windows("张伟".len()).any(|w| w == "张伟".as_bytes()),
         "payload is not plaintext"
     );
-    assert!(vault::open(&key, draft.id.as_str().as_bytes(), &sealed).is_ok());
+    let plain = vault::open(&key, draft.id.as_str().as_bytes(), &sealed).unwrap();
+    // The payload rebuilds every item, each matching the signed digest in the log.
+    let names: Vec<String> = so.object().digests.keys().cloned().collect();
+    let items = proofless_ledger::certs::decode_payload(&plain, &names).unwrap();
+    assert_eq!(items.len(), 14);
+    let verified = SignedSecurityObject::parse(&ci.security_object)
+        .unwrap()
+        .verify(&k.verifying_key())
+        .unwrap();
+    for item in &items {
+        verified.check_item(item).unwrap();
+    }
     assert!(fx.store.delete(Table::HolderKeys, &pseud).unwrap());
     assert!(fx.store.get(Table::HolderKeys, &pseud).unwrap().is_none());
     let e = fx.log.entry(1).unwrap();

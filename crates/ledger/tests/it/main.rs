@@ -346,6 +346,7 @@ fn unique(key: &str) -> PendingPut {
             value: b"at ".to_vec(),
             mode: PutMode::Insert,
         },
+        key_index_of: None,
         index_of: Some(0),
     }
 }
