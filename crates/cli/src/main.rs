@@ -103,6 +103,12 @@ enum StoreCommand {
         #[arg(long, default_value = "data")]
         data: PathBuf,
     },
+    /// Rewrite the store without free pages, e.g. after a bulk import (offline).
+    Compact {
+        /// Data directory.
+        #[arg(long, default_value = "data")]
+        data: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -130,6 +136,7 @@ fn main() -> ExitCode {
         },
         Command::Store { command } => match command {
             StoreCommand::Usage { data } => store_usage(&data),
+            StoreCommand::Compact { data } => store_compact(&data),
         },
         Command::Openapi => {
             print!("{}", proofless_server::openapi_json());
@@ -179,5 +186,16 @@ fn store_usage(data: &std::path::Path) -> anyhow::Result<()> {
             (pages * 4096) as f64 / certificates as f64
         );
     }
+    Ok(())
+}
+
+fn store_compact(data: &std::path::Path) -> anyhow::Result<()> {
+    let path = data.join(proofless_store::redb_store::FILE_NAME);
+    let before = std::fs::metadata(&path)?.len();
+    let mut store = proofless_store::RedbStore::open(data)?;
+    while store.compact()? {}
+    drop(store);
+    let after = std::fs::metadata(&path)?.len();
+    println!("compacted {}: {before} -> {after} bytes", path.display());
     Ok(())
 }

@@ -108,8 +108,6 @@ pub struct KeyEvent {
 pub struct CertificateIssued {
     /// When the ledger admitted it.
     pub time: Millis,
-    /// 电子证照标识 (also inside the signed security object).
-    pub certificate_id: String,
     /// HMAC-SHA-256 pseudonym of the holder code under the deployment secret.
     pub holder: [u8; 32],
     /// Key id of the issuer certificate that signed (registered by a `KeyEvent`).
@@ -243,9 +241,10 @@ impl Entry {
     /// [`MAX_ENTRY_SIZE`] or a field exceeds its limit, so that what is encoded always decodes.
     pub fn encode(&self) -> Result<EncodedEntry, EntryError> {
         let body = match self {
+            // Key 2 is not used: the identifier is inside the signed security object, and
+            // repeating it would cost every certificate ~80 bytes of log.
             Self::CertificateIssued(c) => MapBuilder::new()
                 .insert(1, cbor::uint(c.time))
-                .insert(2, cbor::text(&c.certificate_id))
                 .insert(3, cbor::bytes(&c.holder))
                 .insert(4, cbor::bytes(&c.issuer_key))
                 .insert(5, cbor::bytes(&c.security_object))
@@ -341,14 +340,10 @@ impl Entry {
 fn decode_issued(m: &mut MapReader) -> Result<CertificateIssued, ShapeError> {
     let c = CertificateIssued {
         time: m.uint(1)?,
-        certificate_id: m.text(2, MAX_ID)?,
         holder: m.digest(3)?,
         issuer_key: m.digest(4)?,
         security_object: m.bytes(5, MAX_SIGNED)?,
     };
-    if c.certificate_id.is_empty() {
-        return Err(ShapeError::Invalid(2));
-    }
     if c.security_object.is_empty() {
         return Err(ShapeError::Invalid(5));
     }

@@ -728,7 +728,6 @@ impl Certificates {
         let issued_at = entries.len();
         entries.push(Entry::CertificateIssued(CertificateIssued {
             time: self.clock.now_millis(),
-            certificate_id: id.as_str().to_owned(),
             holder: pseudonym,
             issuer_key: principal.key_id(),
             security_object: verified.log_form(),
@@ -848,7 +847,7 @@ impl Certificates {
         rec.type_code = so.object().type_code.clone();
         rec.issuer = so.object().issuer.clone();
         rec.holder = ci.holder;
-        Ok((rec, latest, ci.certificate_id))
+        Ok((rec, latest, so.object().certificate_id.clone()))
     }
 
     fn record(&self, id: &str) -> Result<(StatusRecord, u64, u64), CertificateError> {

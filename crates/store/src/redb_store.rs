@@ -111,6 +111,12 @@ impl RedbStore {
         Ok(Self { db })
     }
 
+    /// Rewrites the file without free pages (offline, after a bulk import). Returns
+    /// whether anything was reclaimed.
+    pub fn compact(&mut self) -> Result<bool, StoreError> {
+        self.db.compact().map_err(backend)
+    }
+
     /// Space used per table: for `proofless store usage` and the storage benchmarks.
     pub fn usage(&self) -> Result<Vec<TableUsage>, StoreError> {
         use redb::ReadableTableMetadata;

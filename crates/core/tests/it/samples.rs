@@ -84,8 +84,6 @@ pub(crate) fn all() -> Vec<Entry> {
 pub(crate) fn issued() -> CertificateIssued {
     CertificateIssued {
         time: 1_764_000_000_000,
-        certificate_id: "1.2.156.3005.2.11100000000013338W011.11430000006122244L.20230000403.001.U"
-            .into(),
         holder: [3; 32],
         issuer_key: [4; 32],
         security_object: vec![0x84; 200],
@@ -96,7 +94,8 @@ pub(crate) fn issued() -> CertificateIssued {
 pub(crate) fn superseded() -> StatusChanged {
     StatusChanged {
         time: 1_764_000_000_001,
-        certificate_id: issued().certificate_id,
+        certificate_id: "1.2.156.3005.2.11100000000013338W011.11430000006122244L.20230000403.001.U"
+            .into(),
         status: 3,
         successor: Some(
             "1.2.156.3005.2.11100000000013338W011.11430000006122244L.20230000403.002.S".into(),
