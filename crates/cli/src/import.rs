@@ -16,8 +16,9 @@
 //!
 //! **Resumable.** The number of leading lines that are all done is saved durably to the
 //! state file about once a second. A rerun skips them; lines after that point that were
-//! already imported are recognised (`duplicate_certificate_id`, or a status already in
-//! effect) and counted as skipped, never imported twice.
+//! already imported are recognised (the very same signed certificate already in the log,
+//! or a status already in effect) and counted as skipped, never imported twice; a
+//! different certificate under an identifier already used is reported as an error.
 
 use crate::config::write_durably;
 use crate::serve::{Opened, init_tracing, load_config, open_ledger};
@@ -259,7 +260,7 @@ async fn apply(
             };
             let submitted = proofless_core::cert::SignedSecurityObject::parse(&req.security_object)
                 .map(|s| (s.object().certificate_id.clone(), s.log_form()));
-            match svc.issue(req).await {
+            match svc.admit(req).await {
                 Ok(_) => Outcome::Imported,
                 // The same signed certificate already in the log (a rerun) is skipped; a
                 // different one under an identifier already used is an error.

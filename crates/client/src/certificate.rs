@@ -18,7 +18,7 @@ pub struct CertificateFile {
     pub security_object: String,
     /// Disclosed items, base64.
     pub items: Vec<String>,
-    /// The issuer's certificate (DER, base64), when the COSE_Sign1 carries `kid` instead
+    /// The issuer's certificate (DER, base64), when the COSE_Sign1 carries no `x5chain`
     /// of `x5chain` (the form kept in the log).
     #[serde(default)]
     pub issuer_certificate: Option<String>,

@@ -13,11 +13,11 @@
 //! guessing codes without the salt.
 //!
 //! The signature is a COSE_Sign1 (RFC 9052) with alg EdDSA (-8) in the protected header,
-//! the security object as embedded payload, and in the unprotected header either the
-//! issuer's certificate chain (`x5chain`, label 33, as submitted) or its key identifier
-//! (`kid`, label 4: SHA-256 of the certificate's SubjectPublicKeyInfo, as stored in the
-//! log, where the certificate itself is registered once by a `KeyEvent`). Unprotected
-//! headers are not covered by the signature, so swapping one for the other keeps it valid.
+//! the security object as embedded payload, and the issuer's certificate chain (`x5chain`,
+//! label 33) in the unprotected header as submitted. The log keeps the *log form*: the same
+//! COSE_Sign1 with an empty unprotected header; the log entry names the signing key by its
+//! key id, and the certificate itself is registered once by a `KeyEvent`. Unprotected
+//! headers are not covered by the signature, so dropping the chain keeps it valid.
 
 use crate::cbor::{self, CborError, MapBuilder, MapReader, ShapeError};
 use ciborium::value::Value;
@@ -319,6 +319,23 @@ impl VerifiedSecurityObject {
     /// The security object.
     pub fn object(&self) -> &SecurityObject {
         &self.inner.object
+    }
+
+    /// Decodes a disclosed item and checks it against the signed digests. The bytes are
+    /// canonical once decoded, so they are digested as they are, without re-encoding.
+    pub fn check_item_bytes(&self, raw: &[u8]) -> Result<Item, CertError> {
+        let item = Item::decode(raw)?;
+        let digest: [u8; 32] = Sha256::digest(raw).into();
+        let want = if item.name == HOLDER_ITEM {
+            Some(&self.inner.object.holder)
+        } else {
+            self.inner.object.digests.get(&item.name)
+        };
+        match want {
+            Some(d) if *d == digest => Ok(item),
+            Some(_) => Err(CertError::Item("an item does not match its signed digest")),
+            None => Err(CertError::Item("an item has no signed digest")),
+        }
     }
 
     /// Checks a disclosed item against the signed digests.

@@ -112,8 +112,8 @@ pub struct CertificateIssued {
     pub holder: [u8; 32],
     /// Key id of the issuer certificate that signed (registered by a `KeyEvent`).
     pub issuer_key: [u8; 32],
-    /// The issuer's COSE_Sign1 over the security object, with `kid` in its unprotected
-    /// header (see `proofless_core::cert`).
+    /// The issuer's COSE_Sign1 over the security object, in log form (empty unprotected
+    /// header: `issuer_key` names the key; see `proofless_core::cert`).
     pub security_object: Vec<u8>,
 }
 
@@ -131,7 +131,7 @@ pub struct StatusChanged {
     pub successor: Option<String>,
     /// Key id of the issuer certificate that signed.
     pub issuer_key: [u8; 32],
-    /// The issuer's COSE_Sign1 over the status statement, with `kid`.
+    /// The issuer's COSE_Sign1 over the status statement, in log form.
     pub statement: Vec<u8>,
 }
 

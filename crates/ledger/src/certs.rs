@@ -396,6 +396,9 @@ pub struct Certificates {
     principals: Mutex<HashMap<[u8; 32], (Principal, u64)>>,
     /// Held while a new key's registration is appended.
     registering: tokio::sync::Mutex<()>,
+    /// Keys known to be registered (registration is permanent; retirement is checked
+    /// separately on every use).
+    registered: Mutex<HashSet<[u8; 32]>>,
     /// Holder keys generated for holders whose first certificate is not yet committed,
     /// so that concurrent first issuances for one holder use one key.
     pending_keys: Mutex<HashMap<Pseudonym, [u8; 32]>>,
@@ -435,6 +438,7 @@ impl Certificates {
             in_flight: Mutex::new(HashSet::new()),
             principals: Mutex::new(HashMap::new()),
             registering: tokio::sync::Mutex::new(()),
+            registered: Mutex::new(HashSet::new()),
             pending_keys: Mutex::new(HashMap::new()),
         }
     }
@@ -527,7 +531,17 @@ impl Certificates {
                 .map_err(store_err)?
                 .is_some())
         };
+        if self
+            .registered
+            .lock()
+            .is_ok_and(|r| r.contains(&p.key_id()))
+        {
+            return Ok(());
+        }
         if registered(self)? {
+            if let Ok(mut r) = self.registered.lock() {
+                r.insert(p.key_id());
+            }
             return Ok(());
         }
         let _one_at_a_time = self.registering.lock().await;
@@ -599,6 +613,25 @@ impl Certificates {
 
     /// Issues a certificate. See the module documentation for the checks.
     pub async fn issue(&self, req: IssueRequest) -> Result<Admitted, CertificateError> {
+        let (certificate_id, appended) = self.admit(req).await?;
+        let proof = self
+            .log
+            .inclusion_proof(appended.index, appended.checkpoint.size)
+            .map_err(|_| CertificateError::Unavailable)?;
+        Ok(Admitted {
+            certificate_id,
+            index: appended.index,
+            checkpoint: appended.checkpoint,
+            proof,
+        })
+    }
+
+    /// Issues a certificate without computing its inclusion proof (bulk import): returns
+    /// the identifier and the `CertificateIssued` entry's index with its checkpoint.
+    pub async fn admit(
+        &self,
+        req: IssueRequest,
+    ) -> Result<(String, crate::Appended), CertificateError> {
         // 1. The signed object, its issuer chain, and the signature.
         let signed = SignedSecurityObject::parse(&req.security_object).map_err(malformed)?;
         let chain = signed.x5chain().map_err(malformed)?;
@@ -644,10 +677,9 @@ impl Certificates {
         let mut holder = None;
         let mut values = serde_json::Map::new();
         for raw in &req.items {
-            let item = Item::decode(raw)
-                .map_err(|_| CertificateError::DigestMismatch("an item is malformed"))?;
-            verified.check_item(&item).map_err(|_| {
-                CertificateError::DigestMismatch("an item does not match its signed digest")
+            let item = verified.check_item_bytes(raw).map_err(|e| match e {
+                CertError::Item(m) => CertificateError::DigestMismatch(m),
+                _ => CertificateError::DigestMismatch("an item is malformed"),
             })?;
             if item.name == HOLDER_ITEM {
                 if holder.is_some() {
@@ -794,17 +826,13 @@ impl Certificates {
             .append_with(encoded, puts)
             .await
             .map_err(append_err)?;
-        let index = appended.index + issued_at as u64;
-        let proof = self
-            .log
-            .inclusion_proof(index, appended.checkpoint.size)
-            .map_err(|_| CertificateError::Unavailable)?;
-        Ok(Admitted {
-            certificate_id: id.as_str().to_owned(),
-            index,
-            checkpoint: appended.checkpoint,
-            proof,
-        })
+        Ok((
+            id.as_str().to_owned(),
+            crate::Appended {
+                index: appended.index + issued_at as u64,
+                checkpoint: appended.checkpoint,
+            },
+        ))
     }
 
     /// The issued entry's index of certificate `id`.

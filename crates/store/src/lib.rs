@@ -43,13 +43,14 @@ pub use redb_store::RedbStore;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Table {
-    /// Certificate identifier → where it was issued (unique: identifiers are never reused).
+    /// Hash of a certificate identifier → index of its `CertificateIssued` entry (unique:
+    /// identifiers are never reused).
     Certificates,
-    /// Holder pseudonym ‖ type code ‖ certificate identifier → nothing (lookup by holder).
+    /// Holder pseudonym ‖ type code ‖ issued index → nothing (lookup by holder).
     HolderIndex,
-    /// Certificate identifier → its current status record.
+    /// Issued index → the certificate's current status record.
     Status,
-    /// Certificate identifier → its disclosed items, encrypted under the holder's key.
+    /// Issued index → the certificate's disclosed items, sealed under the holder's key.
     Payloads,
     /// Holder pseudonym → the holder's data key.
     HolderKeys,
