@@ -64,6 +64,11 @@ pub(crate) struct ImportArgs {
     /// Error report, JSONL (default: `<input>.errors.jsonl`).
     #[arg(long)]
     errors: Option<PathBuf>,
+    /// How long a small group commit waits for more certificates, in ms (0: never).
+    /// Fewer, larger commits spend less on flushing; measured here it did not pay, since
+    /// admission, not the commit, is the bottleneck (see docs/PERFORMANCE.md).
+    #[arg(long, default_value_t = 0)]
+    linger_ms: u64,
     /// No progress bar.
     #[arg(long)]
     quiet: bool,
@@ -203,14 +208,14 @@ struct Progress {
 }
 
 impl Progress {
-    async fn wait_for(&self, line: u64) {
-        loop {
-            let notified = self.changed.notified();
-            if self.done.load(std::sync::atomic::Ordering::SeqCst) >= line {
-                return;
-            }
-            notified.await;
-        }
+    fn done(&self) -> u64 {
+        self.done.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Waits until the watermark moves (or a short while passes, so that a wakeup that
+    /// raced with the registration is never missed for long).
+    async fn changed(&self) {
+        let _ = tokio::time::timeout(Duration::from_millis(20), self.changed.notified()).await;
     }
 }
 
@@ -227,14 +232,18 @@ async fn process(
         Ok(l) => l,
         Err((c, d)) => return Outcome::Failed(c, d),
     };
-    if matches!(parsed, Line::Status(_)) {
-        progress.wait_for(n - 1).await;
-    }
-    // The same identifier on two lines being processed at once: the second waits for
-    // the first and then finds it already present.
+    let status = matches!(parsed, Line::Status(_));
     for _ in 0..1000 {
+        // A status line refers to certificates issued by earlier lines, which may still
+        // be in flight: until every earlier line is done, a failure is not final, so wait
+        // for progress and try again. (Waiting for all earlier lines up front would
+        // serialise the import on its status lines.)
+        let all_before_done = progress.done() >= n - 1;
         match apply(svc, issuers, &parsed, now_ms).await {
+            // The same identifier on two lines being processed at once: the second waits
+            // for the first and then finds it already present.
             Outcome::Failed("busy", _) => tokio::time::sleep(Duration::from_millis(2)).await,
+            Outcome::Failed(..) if status && !all_before_done => progress.changed().await,
             other => return other,
         }
     }
@@ -545,9 +554,15 @@ pub(crate) fn run(args: ImportArgs) -> Result<()> {
         .enable_all()
         .build()?;
     let started = Instant::now();
-    let totals = rt.block_on(async {
-        let opened = open_ledger(&file, data).await?;
-        import_file(
+    let (totals, batches) = rt.block_on(async {
+        let log_config = proofless_ledger::LogConfig {
+            linger: Duration::from_millis(args.linger_ms),
+            linger_until: 1024,
+            ..proofless_ledger::LogConfig::default()
+        };
+        let opened = open_ledger(&file, data, log_config).await?;
+        let before = opened.log.metrics().batches();
+        let totals = import_file(
             &opened,
             &args.input,
             issuers,
@@ -556,7 +571,8 @@ pub(crate) fn run(args: ImportArgs) -> Result<()> {
             &errors,
             bar.clone(),
         )
-        .await
+        .await?;
+        anyhow::Ok((totals, opened.log.metrics().batches() - before))
     })?;
     bar.finish_and_clear();
     let secs = started.elapsed().as_secs_f64();
@@ -569,6 +585,11 @@ pub(crate) fn run(args: ImportArgs) -> Result<()> {
         errors.display(),
         totals.lines,
         secs
+    );
+    println!(
+        "  {} group commits, {:.1} certificates each",
+        batches,
+        totals.imported as f64 / batches.max(1) as f64
     );
     Ok(())
 }

@@ -146,7 +146,11 @@ pub(crate) struct Opened {
 
 /// Opens the ledger in `data` as configured by `file`; appends the genesis entries on a
 /// new log.
-pub(crate) async fn open_ledger(file: &FileConfig, data: PathBuf) -> Result<Opened> {
+pub(crate) async fn open_ledger(
+    file: &FileConfig,
+    data: PathBuf,
+    log_config: LogConfig,
+) -> Result<Opened> {
     let signer = match &file.ledger_key {
         Some(p) => config::read_signer(p)?,
         None => config::signer_in_dir(&data, DEFAULT_ORIGIN)?,
@@ -165,7 +169,7 @@ pub(crate) async fn open_ledger(file: &FileConfig, data: PathBuf) -> Result<Open
         Vec::new()
     };
     let log = Arc::new(
-        Log::open(store.clone(), signer, LogConfig::default())
+        Log::open(store.clone(), signer, log_config)
             .with_context(|| format!("opening the log in {}", data.display()))?,
     );
     if !genesis_entries.is_empty() {
@@ -259,7 +263,7 @@ pub(crate) fn run(args: ServeArgs) -> Result<()> {
         .build()
         .context("starting the async runtime")?;
     rt.block_on(async move {
-        let opened = open_ledger(&file, data).await?;
+        let opened = open_ledger(&file, data, LogConfig::default()).await?;
         if args.sample_holders > 0 {
             load_sample(&opened, &args.sample_keys, args.sample_holders).await?;
         }

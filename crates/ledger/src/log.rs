@@ -20,6 +20,11 @@ pub struct LogConfig {
     pub max_batch: usize,
     /// Writers that may wait for the sequencer before `append` applies back-pressure.
     pub queue: usize,
+    /// How long a small batch may wait for more entries before it commits (0: never).
+    /// Trades a little latency for fewer, larger commits under load.
+    pub linger: std::time::Duration,
+    /// Batches of at least this many entries commit at once, without lingering.
+    pub linger_until: usize,
 }
 
 impl Default for LogConfig {
@@ -27,6 +32,8 @@ impl Default for LogConfig {
         Self {
             max_batch: 8192,
             queue: 65_536,
+            linger: std::time::Duration::ZERO,
+            linger_until: 256,
         }
     }
 }
@@ -236,6 +243,8 @@ impl Log {
             hash_count,
             cache: HashMap::new(),
             max_batch: config.max_batch.max(1),
+            linger: config.linger,
+            linger_until: config.linger_until.max(1),
             published: ptx,
             metrics: metrics.clone(),
         };
