@@ -397,3 +397,35 @@ async fn side_writes_carry_their_index_and_a_duplicate_fails_only_its_own_append
         "the retried batches kept the tree consistent"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_linger_gathers_small_batches_into_larger_commits() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(RedbStore::open(dir.path()).unwrap());
+    let config = LogConfig {
+        linger: std::time::Duration::from_millis(50),
+        linger_until: 64,
+        ..LogConfig::default()
+    };
+    let log = Arc::new(Log::open(store, signer(), config).unwrap());
+    let mut tasks = Vec::new();
+    for i in 0..64u64 {
+        let log = log.clone();
+        tasks.push(tokio::spawn(async move {
+            log.append(entry(i)).await.unwrap().index
+        }));
+    }
+    let mut indices = Vec::new();
+    for t in tasks {
+        indices.push(t.await.unwrap());
+    }
+    indices.sort_unstable();
+    assert_eq!(indices, (0..64).collect::<Vec<_>>());
+    // Without the linger the first writer would commit alone; with it the 64 writers
+    // share a handful of commits.
+    assert!(
+        log.metrics().batches() < 16,
+        "{} batches",
+        log.metrics().batches()
+    );
+}
