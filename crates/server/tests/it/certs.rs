@@ -294,6 +294,24 @@ async fn bad_requests_are_typed_problems_that_name_the_field_not_the_value() {
         .unwrap();
     let resp = router(s.clone()).oneshot(req).await.unwrap();
     assert_eq!(resp.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    // An oversized body: refused before it is read, nothing stored.
+    let big = Request::builder()
+        .method(Method::POST)
+        .uri("/v1/certificates")
+        .header(header::CONTENT_TYPE, "application/json")
+        .header(
+            header::CONTENT_LENGTH,
+            (proofless_server::MAX_BODY + 1).to_string(),
+        )
+        .body(Body::from(vec![b' '; proofless_server::MAX_BODY + 1]))
+        .unwrap();
+    let resp = router(s.clone()).oneshot(big).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    let h = resp.headers().clone();
+    assert_eq!(
+        problem_code(&h, &resp.into_body().collect().await.unwrap().to_bytes()),
+        "payload_too_large"
+    );
     // Unknown certificate.
     let (st, _, v) = send(&s, Method::GET, "/v1/certificates/nope", None).await;
     assert_eq!(
