@@ -365,6 +365,7 @@ pub struct Principal {
     key: VerifyingKey,
     key_id: [u8; 32],
     not_after: i64,
+    chain_not_after: i64,
     leaf_der: Vec<u8>,
 }
 
@@ -413,6 +414,12 @@ impl Principal {
     /// The leaf's notAfter, in seconds since the Unix epoch.
     pub fn not_after(&self) -> i64 {
         self.not_after
+    }
+
+    /// The earliest notAfter of the whole path (leaf, intermediates and trust anchor), in
+    /// seconds since the Unix epoch: until when this validation can be relied on.
+    pub fn chain_not_after(&self) -> i64 {
+        self.chain_not_after
     }
 
     /// The leaf certificate, DER.
@@ -531,6 +538,10 @@ pub fn validate(
         });
     }
 
+    let chain_not_after = certs
+        .iter()
+        .map(|c| c.validity().not_after.timestamp())
+        .fold(anchor.not_after, i64::min);
     Ok(Principal {
         role,
         organisation: organisation(leaf.subject(), position)?,
@@ -539,6 +550,7 @@ pub fn validate(
         key: keys[0],
         key_id: keys::key_id(leaf.public_key().raw),
         not_after: leaf.validity().not_after.timestamp(),
+        chain_not_after,
         leaf_der: below[0].clone(),
     })
 }

@@ -75,6 +75,9 @@ pub enum CertificateError {
     /// The validity dates are malformed or reversed.
     #[error("validity dates are malformed or reversed")]
     BadValidity,
+    /// The issuer says it signed later than now (beyond five minutes of clock skew).
+    #[error("the issuer's signing time is in the future")]
+    SignedInFuture,
     /// The identifier was issued before (identifiers are unique forever).
     #[error("the certificate identifier is already in the log")]
     Duplicate,
@@ -125,6 +128,7 @@ impl CertificateError {
             Self::DigestMismatch(_) => "digest_mismatch",
             Self::Schema(_) => "schema_violation",
             Self::BadValidity => "invalid_validity",
+            Self::SignedInFuture => "signed_in_future",
             Self::Duplicate => "duplicate_certificate_id",
             Self::NotFound => "not_found",
             Self::NotIssuer => "not_certificate_issuer",
@@ -391,7 +395,8 @@ pub struct Certificates {
     clock: Arc<dyn Clock>,
     in_flight: Mutex<HashSet<String>>,
     /// Validated issuer chains by SHA-256 of the chain, with the time (ms) until which the
-    /// validation may be reused: the leaf's notAfter, and at most ten minutes, after which
+    /// validation may be reused: the earliest notAfter of the path (leaf, intermediates,
+    /// trust anchor), and at most ten minutes, after which
     /// the chain is validated in full again. Retirement is checked on every use.
     principals: Mutex<HashMap<[u8; 32], (Principal, u64)>>,
     /// Held while a new key's registration is appended.
@@ -499,7 +504,7 @@ impl Certificates {
             None => {
                 let p = pki::validate(chain, &self.anchor, Role::Issuer, (now_ms / 1000) as i64)
                     .map_err(CertificateError::Untrusted)?;
-                let until = (p.not_after().max(0) as u64)
+                let until = (p.chain_not_after().max(0) as u64)
                     .saturating_mul(1000)
                     .min(now_ms + REUSE_MS);
                 if let Ok(mut m) = self.principals.lock() {
@@ -662,7 +667,12 @@ impl Certificates {
             return Err(CertificateError::TypeNotAllowed);
         }
 
-        // 3. Validity dates.
+        // 3. Signing time and validity dates. A signing time from the future would let a
+        // key backdate nothing, but it would let the signature outlive a retirement that
+        // happens before that time, so it is refused.
+        if so.signed > self.clock.now_millis() + 5 * 60 * 1000 {
+            return Err(CertificateError::SignedInFuture);
+        }
         if !is_date(&so.valid_from)
             || so
                 .valid_until

@@ -142,6 +142,11 @@ pub const CODES: &[(&str, u16, &str)] = &[
         "The validity dates are malformed or reversed.",
     ),
     (
+        "signed_in_future",
+        400,
+        "The issuer's signing time is more than five minutes in the future.",
+    ),
+    (
         "duplicate_certificate_id",
         409,
         "The certificate identifier is already in the log; identifiers are unique forever.",

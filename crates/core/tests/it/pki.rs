@@ -408,11 +408,14 @@ fn expired_and_not_yet_valid_are_refused() {
         },
     );
     assert_eq!(
-        refused(&[long_lived], &ta, Role::Issuer, AFTER_ANCHOR),
+        refused(&[long_lived.clone()], &ta, Role::Issuer, AFTER_ANCHOR),
         PkiError::Expired {
             position: Position::TrustAnchor
         }
-    );
+    ); // A leaf that outlives the anchor is relied on only until the anchor expires.
+    let p = proofless_core::pki::validate(&[long_lived], &ta, Role::Issuer, NOW).unwrap();
+    assert!(p.not_after() > p.chain_not_after());
+    assert_eq!(p.chain_not_after(), 2_082_758_400); // 2036-01-01, the anchor's notAfter
 }
 
 #[test]

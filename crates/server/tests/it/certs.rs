@@ -11,7 +11,7 @@ use proofless_core::cert::{FieldValue, Status};
 use proofless_core::ids::{CertificateId, CitizenId, HolderCode, TypeCode, Uscc};
 use proofless_core::pki::{self, Position, TrustAnchor};
 use proofless_ledger::catalog::Catalog;
-use proofless_ledger::certs::Certificates;
+use proofless_ledger::certs::{CertificateError, Certificates};
 use proofless_ledger::clock::FixedClock;
 use proofless_ledger::vault::PseudonymKey;
 use proofless_ledger::{Log, LogConfig};
@@ -324,4 +324,52 @@ async fn bad_requests_are_typed_problems_that_name_the_field_not_the_value() {
 async fn s_log_size(s: &AppState) -> u64 {
     let (_, _, v) = send(s, Method::GET, "/v1/log", None).await;
     v["size"].as_u64().unwrap()
+}
+
+/// Every code the certificate service can give is a documented problem code (a missing
+/// one would turn a client error into a server bug).
+#[test]
+fn every_certificate_error_code_is_a_problem_code() {
+    use proofless_core::cert::CertError;
+    use proofless_core::pki::{PkiError, Position};
+    let all = [
+        CertificateError::Malformed(CertError::Cose("x")),
+        CertificateError::Untrusted(PkiError::EmptyChain),
+        CertificateError::Untrusted(PkiError::Expired {
+            position: Position::Chain(0),
+        }),
+        CertificateError::KeyRetired,
+        CertificateError::UnknownType,
+        CertificateError::TypeNotAllowed,
+        CertificateError::BadSignature,
+        CertificateError::IssuerMismatch,
+        CertificateError::BadIdentifier(
+            proofless_core::ids::CertificateId::parse("x").unwrap_err(),
+        ),
+        CertificateError::BadHolderCode("x"),
+        CertificateError::DigestMismatch("x"),
+        CertificateError::Schema(proofless_ledger::catalog::SchemaViolation {
+            field: "f".into(),
+            rule: "r".into(),
+        }),
+        CertificateError::BadValidity,
+        CertificateError::SignedInFuture,
+        CertificateError::Duplicate,
+        CertificateError::NotFound,
+        CertificateError::NotIssuer,
+        CertificateError::Stale,
+        CertificateError::Transition { from: "a", to: "b" },
+        CertificateError::BadSuccessor,
+        CertificateError::Busy,
+        CertificateError::Unavailable,
+    ];
+    for e in all {
+        assert!(
+            proofless_server::error::CODES
+                .iter()
+                .any(|(c, ..)| *c == e.code()),
+            "{} is not in error::CODES",
+            e.code()
+        );
+    }
 }
