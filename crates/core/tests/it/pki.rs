@@ -408,7 +408,12 @@ fn expired_and_not_yet_valid_are_refused() {
         },
     );
     assert_eq!(
-        refused(&[long_lived.clone()], &ta, Role::Issuer, AFTER_ANCHOR),
+        refused(
+            std::slice::from_ref(&long_lived),
+            &ta,
+            Role::Issuer,
+            AFTER_ANCHOR
+        ),
         PkiError::Expired {
             position: Position::TrustAnchor
         }
