@@ -522,11 +522,7 @@ pub(crate) async fn import_file(
 pub(crate) fn run(args: ImportArgs) -> Result<()> {
     init_tracing(false);
     let file = load_config(args.config.as_deref())?;
-    let data = args
-        .data
-        .clone()
-        .or(file.data.clone())
-        .unwrap_or_else(|| PathBuf::from("data"));
+    let data = crate::serve::data_dir(args.data.as_deref(), &file);
     let state = args
         .state
         .clone()

@@ -238,6 +238,13 @@ async fn load_sample(opened: &Opened, keys: &Path, holders: u64) -> Result<()> {
     Ok(())
 }
 
+/// The data directory: the flag, else the configuration, else `./data`.
+pub(crate) fn data_dir(flag: Option<&Path>, file: &FileConfig) -> PathBuf {
+    flag.map(Path::to_path_buf)
+        .or_else(|| file.data.clone())
+        .unwrap_or_else(|| PathBuf::from("data"))
+}
+
 /// The configuration file named by `--config`, or the defaults.
 pub(crate) fn load_config(path: Option<&Path>) -> Result<FileConfig> {
     match path {
@@ -249,11 +256,7 @@ pub(crate) fn load_config(path: Option<&Path>) -> Result<FileConfig> {
 pub(crate) fn run(args: ServeArgs) -> Result<()> {
     init_tracing(matches!(args.log_format, LogFormat::Json));
     let file = load_config(args.config.as_deref())?;
-    let data = args
-        .data
-        .clone()
-        .or(file.data.clone())
-        .unwrap_or_else(|| PathBuf::from("data"));
+    let data = data_dir(args.data.as_deref(), &file);
     let listen = args
         .listen
         .or(file.listen)

@@ -619,16 +619,7 @@ impl Certificates {
     /// Issues a certificate. See the module documentation for the checks.
     pub async fn issue(&self, req: IssueRequest) -> Result<Admitted, CertificateError> {
         let (certificate_id, appended) = self.admit(req).await?;
-        let proof = self
-            .log
-            .inclusion_proof(appended.index, appended.checkpoint.size)
-            .map_err(|_| CertificateError::Unavailable)?;
-        Ok(Admitted {
-            certificate_id,
-            index: appended.index,
-            checkpoint: appended.checkpoint,
-            proof,
-        })
+        self.proven(certificate_id, appended, 0)
     }
 
     /// Issues a certificate without computing its inclusion proof (bulk import): returns
@@ -824,18 +815,7 @@ impl Certificates {
             key_index_of: Some(issued_at),
             index_of: Some(issued_at),
         });
-        let encoded = entries
-            .iter()
-            .map(Entry::encode)
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|_| {
-                CertificateError::Malformed(CertError::Cose("the entry would exceed 64 KiB"))
-            })?;
-        let appended = self
-            .log
-            .append_with(encoded, puts)
-            .await
-            .map_err(append_err)?;
+        let appended = self.append_entries(&entries, puts).await?;
         Ok((
             id.as_str().to_owned(),
             crate::Appended {
@@ -959,29 +939,8 @@ impl Certificates {
             key_index_of: None,
             index_of: Some(at),
         });
-        let encoded = entries
-            .iter()
-            .map(Entry::encode)
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|_| {
-                CertificateError::Malformed(CertError::Cose("the entry would exceed 64 KiB"))
-            })?;
-        let appended = self
-            .log
-            .append_with(encoded, puts)
-            .await
-            .map_err(append_err)?;
-        let index = appended.index + at as u64;
-        let proof = self
-            .log
-            .inclusion_proof(index, appended.checkpoint.size)
-            .map_err(|_| CertificateError::Unavailable)?;
-        Ok(Admitted {
-            certificate_id: st.certificate_id,
-            index,
-            checkpoint: appended.checkpoint,
-            proof,
-        })
+        let appended = self.append_entries(&entries, puts).await?;
+        self.proven(st.certificate_id, appended, at)
     }
 
     /// Retires a principal key by its own signed statement: appends a `KeyEvent`
@@ -1028,23 +987,43 @@ impl Certificates {
             certificate: None,
             organisation: org,
         }));
+        let appended = self.append_entries(&entries, puts).await?;
+        self.proven(id, appended, at)
+    }
+
+    /// Encodes and appends `entries` with their side writes, in one batch.
+    async fn append_entries(
+        &self,
+        entries: &[Entry],
+        puts: Vec<PendingPut>,
+    ) -> Result<crate::Appended, CertificateError> {
         let encoded = entries
             .iter()
             .map(Entry::encode)
             .collect::<Result<Vec<_>, _>>()
-            .map_err(|_| CertificateError::Unavailable)?;
-        let appended = self
-            .log
+            .map_err(|_| {
+                CertificateError::Malformed(CertError::Cose("the entry would exceed 64 KiB"))
+            })?;
+        self.log
             .append_with(encoded, puts)
             .await
-            .map_err(append_err)?;
+            .map_err(append_err)
+    }
+
+    /// The append's `at`-th entry with its inclusion proof.
+    fn proven(
+        &self,
+        certificate_id: String,
+        appended: crate::Appended,
+        at: usize,
+    ) -> Result<Admitted, CertificateError> {
         let index = appended.index + at as u64;
         let proof = self
             .log
             .inclusion_proof(index, appended.checkpoint.size)
             .map_err(|_| CertificateError::Unavailable)?;
         Ok(Admitted {
-            certificate_id: id,
+            certificate_id,
             index,
             checkpoint: appended.checkpoint,
             proof,
