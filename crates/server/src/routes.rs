@@ -179,7 +179,9 @@ pub(crate) async fn entry(
     }))
 }
 
-/// Query of the consistency proof.
+/// Query of the consistency proof. It only describes the parameters in the OpenAPI
+/// document: the handler parses the raw query itself, strictly (no unknown, repeated or
+/// malformed parameters), so the fields are never read.
 #[derive(Debug, IntoParams)]
 #[into_params(parameter_in = Query)]
 #[allow(dead_code)]
