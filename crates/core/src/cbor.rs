@@ -73,12 +73,36 @@ pub fn decode_canonical(bytes: &[u8], max_len: usize) -> Result<Value, CborError
         return Err(CborError::TrailingBytes);
     }
     check_value(&value)?;
-    if encode(&value) != bytes {
+    if !encodes_to(&value, bytes) {
         return Err(CborError::NotCanonical(
             "an integer, length or float is not in its shortest form, or a length is indefinite",
         ));
     }
     Ok(value)
+}
+
+/// Whether `value` encodes to exactly `expected`, compared while encoding (no copy).
+fn encodes_to(value: &Value, expected: &[u8]) -> bool {
+    struct Compare<'a> {
+        rest: &'a [u8],
+    }
+    impl std::io::Write for Compare<'_> {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            match self.rest.strip_prefix(buf) {
+                Some(rest) => {
+                    self.rest = rest;
+                    Ok(buf.len())
+                }
+                // Stop at the first difference.
+                None => Err(std::io::ErrorKind::InvalidData.into()),
+            }
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut w = Compare { rest: expected };
+    ciborium::ser::into_writer(value, &mut w).is_ok() && w.rest.is_empty()
 }
 
 /// Rejects value kinds that Proofless never uses and maps whose keys are not in
@@ -90,25 +114,37 @@ fn check_value(value: &Value) -> Result<(), CborError> {
         Value::Null => Err(CborError::NotCanonical("null is not allowed")),
         Value::Array(items) => items.iter().try_for_each(check_value),
         Value::Map(pairs) => {
-            let mut previous: Option<Vec<u8>> = None;
             for (key, val) in pairs {
                 check_value(key)?;
                 check_value(val)?;
-                let encoded = encode(key);
-                if let Some(prev) = &previous {
-                    // RFC 8949 §4.2.1: keys sorted by the bytewise lexicographic order of
-                    // their deterministic encodings; equal keys are duplicates.
-                    if encoded.as_slice() <= prev.as_slice() {
-                        return Err(CborError::NotCanonical(
-                            "map keys are unsorted or duplicated",
-                        ));
-                    }
+            }
+            for pair in pairs.windows(2) {
+                // RFC 8949 §4.2.1: keys sorted by the bytewise lexicographic order of
+                // their deterministic encodings; equal keys are duplicates.
+                if key_order(&pair[0].0, &pair[1].0) != std::cmp::Ordering::Less {
+                    return Err(CborError::NotCanonical(
+                        "map keys are unsorted or duplicated",
+                    ));
                 }
-                previous = Some(encoded);
             }
             Ok(())
         }
         _ => Ok(()),
+    }
+}
+
+/// The order of two map keys' deterministic encodings. Unsigned integers and text strings,
+/// the only keys Proofless uses, are compared without encoding them: a shortest-form
+/// header grows with the value it encodes, so for unsigned integers the order is numeric,
+/// and for text strings it is by length, then bytewise. Anything else is encoded.
+fn key_order(a: &Value, b: &Value) -> std::cmp::Ordering {
+    match (a, b) {
+        (Value::Integer(x), Value::Integer(y)) => match (u64::try_from(*x), u64::try_from(*y)) {
+            (Ok(x), Ok(y)) => x.cmp(&y),
+            _ => encode(a).cmp(&encode(b)),
+        },
+        (Value::Text(x), Value::Text(y)) => (x.len(), x.as_bytes()).cmp(&(y.len(), y.as_bytes())),
+        _ => encode(a).cmp(&encode(b)),
     }
 }
 
@@ -410,6 +446,36 @@ mod tests {
         let mut deep = vec![0x81; 100];
         deep.push(0x01);
         assert_eq!(canon(&deep), Err(CborError::Malformed));
+    }
+
+    #[test]
+    fn key_order_agrees_with_encoded_order() {
+        let keys = [
+            uint(0),
+            uint(23),
+            uint(24),
+            uint(255),
+            uint(256),
+            uint(65_535),
+            uint(65_536),
+            uint(u64::MAX),
+            text(""),
+            text("a"),
+            text("b"),
+            text("aa"),
+            text(&"x".repeat(23)),
+            text(&"x".repeat(24)),
+            text(&"y".repeat(255)),
+            text(&"x".repeat(256)),
+            Value::Integer((-1).into()),
+            Value::Bool(true),
+            bytes(b"a"),
+        ];
+        for a in &keys {
+            for b in &keys {
+                assert_eq!(key_order(a, b), encode(a).cmp(&encode(b)), "{a:?} vs {b:?}");
+            }
+        }
     }
 
     #[test]
