@@ -12,7 +12,9 @@
 //! * [`checkpoint`] — C2SP `tlog-checkpoint` signed notes with Ed25519;
 //! * [`ids`] — checked 公民身份号码, 统一社会信用代码 and 电子证照标识 (check characters);
 //! * [`keys`] — key identifiers (SHA-256 of the SubjectPublicKeyInfo) and role OIDs;
-//! * [`pki`] — who is who: X.509 chain policy for principals (Ed25519, role, 统一社会信用代码).
+//! * [`pki`] — who is who: X.509 chain policy for principals (Ed25519, role, 统一社会信用代码);
+//! * [`policy`] — no-proof scenario rules (TOML), linted against the certificate catalog,
+//!   and the digest of a rule set.
 //!
 //! # Guarantees
 //! * `core` does no I/O: no files, no network, no clock, no randomness. Callers pass
@@ -40,4 +42,5 @@ pub mod ids;
 pub mod keys;
 pub mod merkle;
 pub mod pki;
+pub mod policy;
 pub mod tiles;

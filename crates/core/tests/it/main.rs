@@ -11,4 +11,5 @@ mod entry_negative;
 mod ids;
 mod merkle_vectors;
 mod pki;
+mod policy;
 mod samples;
