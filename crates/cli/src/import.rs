@@ -69,6 +69,10 @@ pub(crate) struct ImportArgs {
     /// admission, not the commit, is the bottleneck (see docs/PERFORMANCE.md).
     #[arg(long, default_value_t = 0)]
     linger_ms: u64,
+    /// After the import, rewrite the store without the free space its growth left
+    /// (as `proofless store compact`; about 20 s per GB here).
+    #[arg(long)]
+    compact: bool,
     /// No progress bar.
     #[arg(long)]
     quiet: bool,
@@ -556,7 +560,7 @@ pub(crate) fn run(args: ImportArgs) -> Result<()> {
             linger_until: 1024,
             ..proofless_ledger::LogConfig::default()
         };
-        let opened = open_ledger(&file, data, log_config).await?;
+        let opened = open_ledger(&file, data.clone(), log_config).await?;
         let before = opened.log.metrics().batches();
         let totals = import_file(
             &opened,
@@ -570,6 +574,7 @@ pub(crate) fn run(args: ImportArgs) -> Result<()> {
         .await?;
         anyhow::Ok((totals, opened.log.metrics().batches() - before))
     })?;
+    drop(rt);
     bar.finish_and_clear();
     let secs = started.elapsed().as_secs_f64();
     println!(
@@ -587,5 +592,15 @@ pub(crate) fn run(args: ImportArgs) -> Result<()> {
         batches,
         totals.imported as f64 / batches.max(1) as f64
     );
+    if args.compact {
+        // Everything that held the store is gone with the runtime above.
+        let file = data.join(proofless_store::redb_store::FILE_NAME);
+        let before = std::fs::metadata(&file).map(|m| m.len()).unwrap_or(0);
+        let mut store = proofless_store::RedbStore::open(&data)?;
+        while store.compact()? {}
+        drop(store);
+        let after = std::fs::metadata(&file).map(|m| m.len()).unwrap_or(0);
+        println!("  compacted {}: {before} -> {after} bytes", file.display());
+    }
     Ok(())
 }

@@ -156,8 +156,9 @@ fn main() -> ExitCode {
 }
 
 fn store_usage(data: &std::path::Path) -> anyhow::Result<()> {
-    let store = proofless_store::RedbStore::open(data)?;
+    // The size at rest: opening the store may grow the file until it is closed again.
     let file = std::fs::metadata(data.join(proofless_store::redb_store::FILE_NAME))?.len();
+    let store = proofless_store::RedbStore::open(data)?;
     let usage = store.usage()?;
     let certificates = usage
         .iter()

@@ -95,7 +95,18 @@ impl RedbStore {
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
         std::fs::create_dir_all(dir).map_err(backend)?;
         let db = Database::create(dir.join(FILE_NAME)).map_err(backend)?;
-        // Create the tables up front so that readers never see "table does not exist".
+        // Create the tables up front so that readers never see "table does not exist" —
+        // but only when one is missing: opening an existing store writes nothing.
+        let complete = {
+            let rx = db.begin_read().map_err(backend)?;
+            rx.open_table(ENTRIES).is_ok()
+                && rx.open_table(HASHES).is_ok()
+                && rx.open_table(META).is_ok()
+                && Table::ALL.iter().all(|t| rx.open_table(side(*t)).is_ok())
+        };
+        if complete {
+            return Ok(Self { db });
+        }
         // Quick repair here too: every commit must leave a state that reopens instantly.
         let mut tx = db.begin_write().map_err(backend)?;
         tx.set_quick_repair(true);
