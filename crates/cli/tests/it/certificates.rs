@@ -152,21 +152,25 @@ fn import_reports_bad_lines_resumes_and_never_imports_twice() {
     .join("\n");
     std::fs::write(&input, body).unwrap();
     let data = dir.path().join("data");
-    let import = || {
-        run(&[
+    let import = |extra: &[&str]| {
+        let config = keys().join("proofless.toml");
+        let keys_dir = keys();
+        let mut args = vec![
             "import",
             "--config",
-            keys().join("proofless.toml").to_str().unwrap(),
+            config.to_str().unwrap(),
             "--data",
             data.to_str().unwrap(),
             "--input",
             input.to_str().unwrap(),
             "--issuer-keys",
-            keys().to_str().unwrap(),
+            keys_dir.to_str().unwrap(),
             "--quiet",
-        ])
+        ];
+        args.extend_from_slice(extra);
+        run(&args)
     };
-    let o = import();
+    let o = import(&[]);
     assert!(o.status.success(), "{}", text(&o));
     assert!(text(&o).contains("imported 4"), "{}", text(&o));
     assert!(text(&o).contains("skipped 1"), "{}", text(&o));
@@ -203,8 +207,9 @@ fn import_reports_bad_lines_resumes_and_never_imports_twice() {
         serde_json::json!({"input": input.display().to_string(), "lines_done": 2}).to_string(),
     )
     .unwrap();
-    let o = import();
+    let o = import(&["--compact"]);
     assert!(o.status.success(), "{}", text(&o));
     assert!(text(&o).contains("imported 0"), "{}", text(&o));
+    assert!(text(&o).contains("compacted"), "{}", text(&o));
     assert!(text(&o).contains("skipped 4"), "{}", text(&o));
 }
