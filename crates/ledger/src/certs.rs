@@ -357,16 +357,23 @@ pub fn decode_payload(plain: &[u8], names: &[String]) -> Result<Vec<Item>, Certi
         .collect()
 }
 
-/// Removes a holder's pending key when dropped.
+/// A share of a holder's pending key, released when dropped; the key leaves the pending
+/// map with its last share. By then every issuance that used it has committed it or
+/// failed, and a later issuance finds it in the store or makes a new one.
 struct PendingKey<'a> {
-    map: &'a Mutex<HashMap<Pseudonym, [u8; 32]>>,
+    map: &'a Mutex<HashMap<Pseudonym, ([u8; 32], usize)>>,
     holder: Option<Pseudonym>,
 }
 
 impl Drop for PendingKey<'_> {
     fn drop(&mut self) {
-        if let (Some(h), Ok(mut m)) = (self.holder, self.map.lock()) {
-            m.remove(&h);
+        if let (Some(h), Ok(mut m)) = (self.holder, self.map.lock())
+            && let Some((_, users)) = m.get_mut(&h)
+        {
+            *users -= 1;
+            if *users == 0 {
+                m.remove(&h);
+            }
         }
     }
 }
@@ -406,7 +413,7 @@ pub struct Certificates {
     registered: Mutex<HashSet<[u8; 32]>>,
     /// Holder keys generated for holders whose first certificate is not yet committed,
     /// so that concurrent first issuances for one holder use one key.
-    pending_keys: Mutex<HashMap<Pseudonym, [u8; 32]>>,
+    pending_keys: Mutex<HashMap<Pseudonym, ([u8; 32], usize)>>,
 }
 
 impl std::fmt::Debug for Certificates {
@@ -581,38 +588,38 @@ impl Certificates {
         Ok(())
     }
 
+    /// The holder's data key: the stored one, or one pending for issuances of the holder's
+    /// first certificate that have not committed yet (created if none). `true` when it
+    /// is a pending key: the caller then holds a share of it until its append ends.
     fn holder_key(&self, holder: &Pseudonym) -> Result<([u8; 32], bool), CertificateError> {
-        if let Some(k) = self
-            .store
-            .get(Table::HolderKeys, holder)
-            .map_err(store_err)?
-        {
-            let key: [u8; 32] = k
-                .try_into()
-                .map_err(|_| store_err(StoreError::Corrupt("holder key")))?;
+        let stored = || -> Result<Option<[u8; 32]>, CertificateError> {
+            self.store
+                .get(Table::HolderKeys, holder)
+                .map_err(store_err)?
+                .map(|k| {
+                    k.try_into()
+                        .map_err(|_| store_err(StoreError::Corrupt("holder key")))
+                })
+                .transpose()
+        };
+        if let Some(key) = stored()? {
             return Ok((key, false));
         }
         let mut pending = self
             .pending_keys
             .lock()
             .map_err(|_| CertificateError::Unavailable)?;
-        if let Some(k) = pending.get(holder) {
+        if let Some((k, users)) = pending.get_mut(holder) {
+            *users += 1;
             return Ok((*k, true));
         }
         // Look again under the lock: a first issuance for this holder may have committed
         // (and left `pending`) since the read above.
-        if let Some(k) = self
-            .store
-            .get(Table::HolderKeys, holder)
-            .map_err(store_err)?
-        {
-            let key: [u8; 32] = k
-                .try_into()
-                .map_err(|_| store_err(StoreError::Corrupt("holder key")))?;
+        if let Some(key) = stored()? {
             return Ok((key, false));
         }
         let k = random::<32>()?;
-        pending.insert(*holder, k);
+        pending.insert(*holder, (k, 1));
         Ok((k, true))
     }
 

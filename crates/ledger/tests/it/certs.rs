@@ -734,3 +734,56 @@ async fn expiry_is_applied_at_lookup() {
         "invalid_validity"
     );
 }
+
+/// The first certificates of a new holder, issued at once, all use one holder key: none
+/// fails, and every payload opens with the key that was stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_first_certificates_of_a_holder_share_one_key() {
+    let fx = fx();
+    let (issuer, uscc) = civil_affairs();
+    let holder = citizen(321);
+    let mut tasks = Vec::new();
+    for i in 0..16 {
+        let svc = fx.svc.clone();
+        let req = request(&issuer, &marriage(uscc, &format!("2024200{i:03}"), holder));
+        tasks.push(tokio::spawn(
+            async move { svc.issue(req).await.unwrap().index },
+        ));
+    }
+    let mut indices = Vec::new();
+    for t in tasks {
+        indices.push(t.await.unwrap());
+    }
+    let key: [u8; 32] = fx
+        .store
+        .get(Table::HolderKeys, &fx.svc.pseudonym(&holder))
+        .unwrap()
+        .unwrap()
+        .try_into()
+        .unwrap();
+    // Every payload opens with the one stored key.
+    let mut opened = 0;
+    for index in &indices {
+        let sealed = fx
+            .store
+            .get(Table::Payloads, &index.to_be_bytes())
+            .unwrap()
+            .unwrap();
+        let v = fx.svc.view(&{
+            let Entry::CertificateIssued(ci) =
+                Entry::decode(&fx.log.entry(*index).unwrap().entry).unwrap()
+            else {
+                panic!()
+            };
+            SignedSecurityObject::parse(&ci.security_object)
+                .unwrap()
+                .object()
+                .certificate_id
+                .clone()
+        });
+        let id = v.unwrap().certificate_id;
+        vault::open(&key, id.as_bytes(), &sealed).unwrap();
+        opened += 1;
+    }
+    assert_eq!(opened, 16);
+}
