@@ -8,6 +8,7 @@ mod democmd;
 mod import;
 mod keys;
 mod logcmd;
+mod policycmd;
 mod serve;
 
 use clap::{Parser, Subcommand};
@@ -50,6 +51,11 @@ enum Command {
     Import(import::ImportArgs),
     /// Print the OpenAPI 3.1 document (the content of docs/openapi.json).
     Openapi,
+    /// Work with the no-proof scenario rules.
+    Policy {
+        #[command(subcommand)]
+        command: PolicyCommand,
+    },
     /// Inspect a data directory.
     Store {
         #[command(subcommand)]
@@ -96,6 +102,13 @@ enum CertificateCommand {
 }
 
 #[derive(Debug, Subcommand)]
+enum PolicyCommand {
+    /// Lint the scenario rule files: unknown types, fields or predicates, bad department
+    /// codes, … each reported with its file and line.
+    Check(policycmd::CheckArgs),
+}
+
+#[derive(Debug, Subcommand)]
 enum StoreCommand {
     /// Space used per table (the server must not be running: the store is locked).
     Usage {
@@ -133,6 +146,9 @@ fn main() -> ExitCode {
         Command::Issue(args) => certcmd::issue(args),
         Command::Certificate { command } => match command {
             CertificateCommand::Verify(args) => certcmd::verify(args),
+        },
+        Command::Policy { command } => match command {
+            PolicyCommand::Check(args) => policycmd::check(args),
         },
         Command::Store { command } => match command {
             StoreCommand::Usage { data } => store_usage(&data),

@@ -12,6 +12,7 @@ mod demo;
 mod e2e;
 mod keys_example;
 mod layers;
+mod policy;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
