@@ -33,6 +33,9 @@ pub(crate) struct FileConfig {
     pub(crate) trust_anchor: Option<PathBuf>,
     /// Directory of certificate type schemas (default `schemas/certificates`).
     pub(crate) certificate_types: Option<PathBuf>,
+    /// Directory of no-proof scenario rules; when set, the rule set is linted at start
+    /// and published into the log whenever it changed.
+    pub(crate) scenarios: Option<PathBuf>,
     /// The deployment secret that keys holder pseudonyms (32 bytes, hex); default
     /// `<data>/pseudonym.key`, generated on first start.
     pub(crate) pseudonym_key: Option<PathBuf>,
@@ -52,6 +55,7 @@ impl FileConfig {
             &mut c.ledger_certificate,
             &mut c.trust_anchor,
             &mut c.certificate_types,
+            &mut c.scenarios,
             &mut c.pseudonym_key,
         ]
         .into_iter()

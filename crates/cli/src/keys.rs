@@ -492,6 +492,7 @@ ledger_key = \"ledger.key\"
 ledger_certificate = \"ledger.crt.pem\"
 trust_anchor = \"trust-anchor.crt.pem\"
 certificate_types = \"../schemas/certificates\"
+scenarios = \"../schemas/scenarios\"
 ";
 
 /// The example files, by name.

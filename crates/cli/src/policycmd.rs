@@ -5,7 +5,7 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 use proofless_core::policy::{RuleSet, Scenario};
 use proofless_ledger::catalog::Catalog;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Arguments of `policy check`.
 #[derive(Debug, Args)]
@@ -18,15 +18,16 @@ pub(crate) struct CheckArgs {
     types: PathBuf,
 }
 
-pub(crate) fn check(args: CheckArgs) -> Result<()> {
-    let catalog = Catalog::load(&read_schemas(&args.types)?)?;
+/// Loads and lints every `*.toml` in `dir` against `catalog`; fails with every problem,
+/// each with its file and line, printed to stderr.
+pub(crate) fn load_rules(dir: &Path, catalog: &Catalog) -> Result<RuleSet> {
     let fields = |code: &str| {
         catalog
             .get(code)
             .map(|t| t.fields.iter().map(|f| f.name.clone()).collect())
     };
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&args.scenarios)
-        .with_context(|| format!("reading {}", args.scenarios.display()))?
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .with_context(|| format!("reading {}", dir.display()))?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|x| x == "toml"))
         .collect();
@@ -41,17 +42,8 @@ pub(crate) fn check(args: CheckArgs) -> Result<()> {
             Err(e) => errors.push(e),
         }
     }
-    let count = scenarios.len();
     match RuleSet::new(scenarios, &fields) {
-        Ok(set) if errors.is_empty() => {
-            println!(
-                "ok: {count} scenarios in {} are consistent with {} certificate types; rule set digest {}",
-                args.scenarios.display(),
-                catalog.len(),
-                hex::encode(set.digest())
-            );
-            Ok(())
-        }
+        Ok(set) if errors.is_empty() => Ok(set),
         Ok(_) => report(errors),
         Err(more) => {
             errors.extend(more);
@@ -60,7 +52,20 @@ pub(crate) fn check(args: CheckArgs) -> Result<()> {
     }
 }
 
-fn report(errors: Vec<proofless_core::policy::PolicyError>) -> Result<()> {
+pub(crate) fn check(args: CheckArgs) -> Result<()> {
+    let catalog = Catalog::load(&read_schemas(&args.types)?)?;
+    let set = load_rules(&args.scenarios, &catalog)?;
+    println!(
+        "ok: {} scenarios in {} are consistent with {} certificate types; rule set digest {}",
+        set.len(),
+        args.scenarios.display(),
+        catalog.len(),
+        hex::encode(set.digest())
+    );
+    Ok(())
+}
+
+fn report<T>(errors: Vec<proofless_core::policy::PolicyError>) -> Result<T> {
     for e in &errors {
         eprintln!("{e}");
     }

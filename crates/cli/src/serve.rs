@@ -183,7 +183,7 @@ pub(crate) async fn open_ledger(
     let certificates = match &file.trust_anchor {
         Some(anchor) => Some(Arc::new(certificate_service(
             log.clone(),
-            store,
+            store.clone(),
             anchor,
             file.certificate_types.as_deref(),
             &file
@@ -198,6 +198,22 @@ pub(crate) async fn open_ledger(
             None
         }
     };
+    if let Some(dir) = &file.scenarios {
+        let Some(certs) = &certificates else {
+            anyhow::bail!(
+                "scenarios need a trust_anchor and certificate types in the configuration"
+            );
+        };
+        let rules = crate::policycmd::load_rules(dir, certs.catalog())?;
+        let (version, published) =
+            proofless_ledger::rules::publish(&log, store.as_ref(), &rules, &SystemClock).await?;
+        tracing::info!(
+            version,
+            published,
+            scenarios = rules.len(),
+            "scenario rules in force"
+        );
+    }
     Ok(Opened {
         log,
         certificates,

@@ -30,6 +30,8 @@ pub enum EntryKind {
     CertificateIssued,
     /// A certificate's status changed.
     StatusChanged,
+    /// A version of the scenario rule set took effect.
+    PolicyPublished,
     /// A principal's certificate registered or retired.
     KeyEvent,
     /// One verification decision, allow or deny.
@@ -39,13 +41,13 @@ pub enum EntryKind {
 impl EntryKind {
     /// The wire number of the kind.
     ///
-    /// Numbers 3, 5 and 6 are reserved for `PolicyPublished`, `ConsentGranted` and
-    /// `ConsentRevoked` (DESIGN.md §4); until their layouts are defined they decode as
-    /// unknown kinds.
+    /// Numbers 5 and 6 are reserved for `ConsentGranted` and `ConsentRevoked` (DESIGN.md
+    /// §4); until their layouts are defined they decode as unknown kinds.
     pub const fn code(self) -> u64 {
         match self {
             Self::CertificateIssued => 1,
             Self::StatusChanged => 2,
+            Self::PolicyPublished => 3,
             Self::KeyEvent => 4,
             Self::AccessRecorded => 7,
         }
@@ -56,6 +58,7 @@ impl EntryKind {
         match code {
             1 => Some(Self::CertificateIssued),
             2 => Some(Self::StatusChanged),
+            3 => Some(Self::PolicyPublished),
             4 => Some(Self::KeyEvent),
             7 => Some(Self::AccessRecorded),
             _ => None,
@@ -67,6 +70,7 @@ impl EntryKind {
         match self {
             Self::CertificateIssued => "certificate_issued",
             Self::StatusChanged => "status_changed",
+            Self::PolicyPublished => "policy_published",
             Self::KeyEvent => "key_event",
             Self::AccessRecorded => "access_recorded",
         }
@@ -135,6 +139,21 @@ pub struct StatusChanged {
     pub statement: Vec<u8>,
 }
 
+/// A version of the no-proof scenario rule set took effect (DESIGN.md §4
+/// `PolicyPublished`). Decisions name the version in force; an auditor re-checks them
+/// against the rules of that version, whose files hash to `digest`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolicyPublished {
+    /// When it took effect.
+    pub time: Millis,
+    /// The rule set version: 1 for the first, then one more for each change.
+    pub version: u64,
+    /// `proofless_core::policy::RuleSet::digest` of the rule files.
+    pub digest: [u8; 32],
+    /// Each scenario's code, its own version and the SHA-256 of its file, in code order.
+    pub scenarios: Vec<(String, u64, [u8; 32])>,
+}
+
 /// Allow or deny.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Decision {
@@ -188,6 +207,8 @@ pub enum Entry {
     CertificateIssued(CertificateIssued),
     /// See [`StatusChanged`].
     StatusChanged(StatusChanged),
+    /// See [`PolicyPublished`].
+    PolicyPublished(PolicyPublished),
     /// See [`KeyEvent`].
     KeyEvent(KeyEvent),
     /// See [`AccessRecorded`].
@@ -232,6 +253,7 @@ impl Entry {
         match self {
             Self::CertificateIssued(_) => EntryKind::CertificateIssued,
             Self::StatusChanged(_) => EntryKind::StatusChanged,
+            Self::PolicyPublished(_) => EntryKind::PolicyPublished,
             Self::KeyEvent(_) => EntryKind::KeyEvent,
             Self::AccessRecorded(_) => EntryKind::AccessRecorded,
         }
@@ -256,6 +278,26 @@ impl Entry {
                 .insert_opt(4, c.successor.as_deref().map(cbor::text))
                 .insert(5, cbor::bytes(&c.issuer_key))
                 .insert(6, cbor::bytes(&c.statement))
+                .build(),
+            Self::PolicyPublished(p) => MapBuilder::new()
+                .insert(1, cbor::uint(p.time))
+                .insert(2, cbor::uint(p.version))
+                .insert(3, cbor::bytes(&p.digest))
+                .insert(
+                    4,
+                    Value::Array(
+                        p.scenarios
+                            .iter()
+                            .map(|(code, version, digest)| {
+                                Value::Array(vec![
+                                    cbor::text(code),
+                                    cbor::uint(*version),
+                                    cbor::bytes(digest),
+                                ])
+                            })
+                            .collect(),
+                    ),
+                )
                 .build(),
             Self::KeyEvent(e) => MapBuilder::new()
                 .insert(1, cbor::uint(e.time))
@@ -329,6 +371,9 @@ impl Entry {
                 Self::CertificateIssued(decode_issued(&mut m).map_err(wrap)?)
             }
             EntryKind::StatusChanged => Self::StatusChanged(decode_status(&mut m).map_err(wrap)?),
+            EntryKind::PolicyPublished => {
+                Self::PolicyPublished(decode_policy(&mut m).map_err(wrap)?)
+            }
             EntryKind::KeyEvent => Self::KeyEvent(decode_key_event(&mut m).map_err(wrap)?),
             EntryKind::AccessRecorded => Self::AccessRecorded(decode_access(&mut m).map_err(wrap)?),
         };
@@ -373,6 +418,51 @@ fn decode_status(m: &mut MapReader) -> Result<StatusChanged, ShapeError> {
         return Err(ShapeError::Invalid(6));
     }
     Ok(s)
+}
+
+fn decode_policy(m: &mut MapReader) -> Result<PolicyPublished, ShapeError> {
+    let time = m.uint(1)?;
+    let version = m.uint(2)?;
+    let digest = m.digest(3)?;
+    let Value::Array(items) = m.take(4)? else {
+        return Err(ShapeError::Invalid(4));
+    };
+    if items.is_empty() || items.len() > MAX_LIST_ITEMS {
+        return Err(ShapeError::Invalid(4));
+    }
+    let mut scenarios = Vec::with_capacity(items.len());
+    for item in items {
+        let Value::Array(parts) = item else {
+            return Err(ShapeError::Invalid(4));
+        };
+        let mut parts = parts.into_iter();
+        match (parts.next(), parts.next(), parts.next(), parts.next()) {
+            (Some(Value::Text(code)), Some(v), Some(Value::Bytes(d)), None)
+                if !code.is_empty() && code.len() <= MAX_SHORT_TEXT =>
+            {
+                let v = cbor::as_uint(v).ok_or(ShapeError::Invalid(4))?;
+                let d: [u8; 32] = d.try_into().map_err(|_| ShapeError::Invalid(4))?;
+                // Codes strictly ascending: each once, in one order.
+                if scenarios
+                    .last()
+                    .is_some_and(|(last, _, _): &(String, u64, [u8; 32])| *last >= code)
+                {
+                    return Err(ShapeError::Invalid(4));
+                }
+                scenarios.push((code, v, d));
+            }
+            _ => return Err(ShapeError::Invalid(4)),
+        }
+    }
+    if version == 0 {
+        return Err(ShapeError::Invalid(2));
+    }
+    Ok(PolicyPublished {
+        time,
+        version,
+        digest,
+        scenarios,
+    })
 }
 
 fn decode_key_event(m: &mut MapReader) -> Result<KeyEvent, ShapeError> {
@@ -508,8 +598,8 @@ mod tests {
             .unwrap()
             .into_bytes();
         // [kind, body]: the kind is the second byte.
-        bytes[1] = 0x03;
-        assert_eq!(Entry::decode(&bytes), Err(EntryError::UnknownKind(3)));
+        bytes[1] = 0x05;
+        assert_eq!(Entry::decode(&bytes), Err(EntryError::UnknownKind(5)));
 
         let body = MapBuilder::new().insert(1, cbor::uint(1)).build();
         let v = Value::Array(vec![cbor::uint(4), body]);

@@ -57,17 +57,21 @@ pub enum Table {
     /// Principal key id → its registration record (role, organisation, retired flag),
     /// followed by the index of the registering `KeyEvent`.
     Keys,
+    /// `current` → the scenario rule set in force: its version and digest, followed by
+    /// the index of its `PolicyPublished` entry.
+    Policy,
 }
 
 impl Table {
     /// Every table.
-    pub const ALL: [Table; 6] = [
+    pub const ALL: [Table; 7] = [
         Table::Certificates,
         Table::HolderIndex,
         Table::Status,
         Table::Payloads,
         Table::HolderKeys,
         Table::Keys,
+        Table::Policy,
     ];
 
     /// A stable name, used as the backend's table name.
@@ -79,6 +83,7 @@ impl Table {
             Table::Payloads => "payloads",
             Table::HolderKeys => "holder_keys",
             Table::Keys => "keys",
+            Table::Policy => "policy",
         }
     }
 }

@@ -40,6 +40,7 @@ fn side(table: Table) -> TableDefinition<'static, &'static [u8], &'static [u8]> 
         Table::Payloads => "side_payloads",
         Table::HolderKeys => "side_holder_keys",
         Table::Keys => "side_keys",
+        Table::Policy => "side_policy",
     })
 }
 

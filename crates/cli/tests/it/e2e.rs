@@ -183,6 +183,18 @@ fn readme_run_command_serves_sample_certificates() {
     .unwrap();
     // Genesis (2) + issuer registrations + dozens of certificates.
     assert!(log["size"].as_u64().unwrap() > 40, "{log}");
+    // After genesis, the scenario rule set in force was published (version 1).
+    let e: serde_json::Value = serde_json::from_str(
+        &agent
+            .get(&format!("{}/v1/entries/2", server.url))
+            .call()
+            .unwrap()
+            .into_body()
+            .read_to_string()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(e["kind"], "policy_published", "{e}");
     // Every sample line was imported.
     let errors = std::fs::read_to_string(data.join("sample.errors.jsonl")).unwrap();
     assert!(errors.is_empty(), "{errors}");

@@ -1,7 +1,8 @@
 //! Realistic entries shared by the entry tests.
 
 use proofless_core::entry::{
-    AccessRecorded, CertificateIssued, Decision, Entry, KeyAction, KeyEvent, StatusChanged,
+    AccessRecorded, CertificateIssued, Decision, Entry, KeyAction, KeyEvent, PolicyPublished,
+    StatusChanged,
 };
 
 /// An allowed access that consumed a consent.
@@ -72,6 +73,15 @@ pub(crate) fn all() -> Vec<Entry> {
         Entry::KeyEvent(key_retired()),
         Entry::CertificateIssued(issued()),
         Entry::StatusChanged(superseded()),
+        Entry::PolicyPublished(PolicyPublished {
+            time: 1_764_000_000_002,
+            version: 2,
+            digest: [5; 32],
+            scenarios: vec![
+                ("QD-GLJT-001".into(), 1, [6; 32]),
+                ("QD-GZF-001".into(), 3, [7; 32]),
+            ],
+        }),
         Entry::StatusChanged(StatusChanged {
             status: 1,
             successor: None,

@@ -430,3 +430,74 @@ async fn a_linger_gathers_small_batches_into_larger_commits() {
         log.metrics().batches()
     );
 }
+
+/// The scenario rule set is published once per change, with increasing versions.
+#[tokio::test]
+async fn rule_set_is_published_once_per_change() {
+    use proofless_core::policy::{RuleSet, Scenario};
+    use proofless_ledger::catalog::Catalog;
+    use proofless_ledger::clock::FixedClock;
+    use proofless_ledger::rules;
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let read_dir = |dir: &str, ext: &str| -> Vec<(String, String)> {
+        let mut v: Vec<(String, String)> = std::fs::read_dir(root.join(dir))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|x| x == ext))
+            .map(|p| {
+                (
+                    p.display().to_string(),
+                    std::fs::read_to_string(&p).unwrap(),
+                )
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    let catalog = Catalog::load(&read_dir("schemas/certificates", "json")).unwrap();
+    let fields = |code: &str| {
+        catalog
+            .get(code)
+            .map(|t| t.fields.iter().map(|f| f.name.clone()).collect())
+    };
+    let (name, text) = read_dir("schemas/scenarios", "toml").remove(0);
+    let set = |t: &str| RuleSet::new([Scenario::parse(&name, t).unwrap()], &fields).unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(RedbStore::open(dir.path()).unwrap());
+    let log = Log::open(store.clone(), signer(), LogConfig::default()).unwrap();
+    let clock = FixedClock::new(1);
+    assert_eq!(rules::current(store.as_ref()).unwrap(), None);
+    assert_eq!(
+        rules::publish(&log, store.as_ref(), &set(&text), &clock)
+            .await
+            .unwrap(),
+        (1, true)
+    );
+    assert_eq!(
+        rules::publish(&log, store.as_ref(), &set(&text), &clock)
+            .await
+            .unwrap(),
+        (1, false)
+    );
+    assert_eq!(
+        log.latest().size,
+        1,
+        "the same rules are not published twice"
+    );
+    let changed = format!("{text}\n# a comment changes the file\n");
+    assert_eq!(
+        rules::publish(&log, store.as_ref(), &set(&changed), &clock)
+            .await
+            .unwrap(),
+        (2, true)
+    );
+    let Entry::PolicyPublished(p) = Entry::decode(&log.entry(1).unwrap().entry).unwrap() else {
+        panic!("entry 1 is not PolicyPublished")
+    };
+    assert_eq!((p.version, p.digest), (2, set(&changed).digest()));
+    assert_eq!(
+        rules::current(store.as_ref()).unwrap(),
+        Some((2, set(&changed).digest()))
+    );
+}
