@@ -613,6 +613,47 @@ mod tests {
     }
 
     #[test]
+    fn policy_published_lists_each_scenario_once_in_order() {
+        let ok = PolicyPublished {
+            time: 1,
+            version: 1,
+            digest: [1; 32],
+            scenarios: vec![("A-1".into(), 1, [2; 32]), ("B-1".into(), 3, [3; 32])],
+        };
+        let enc = Entry::PolicyPublished(ok.clone()).encode().unwrap();
+        assert_eq!(
+            Entry::decode(enc.as_bytes()).unwrap(),
+            Entry::PolicyPublished(ok.clone())
+        );
+        for bad in [
+            PolicyPublished {
+                scenarios: vec![ok.scenarios[1].clone(), ok.scenarios[0].clone()],
+                ..ok.clone()
+            },
+            PolicyPublished {
+                scenarios: vec![ok.scenarios[0].clone(), ok.scenarios[0].clone()],
+                ..ok.clone()
+            },
+            PolicyPublished {
+                scenarios: vec![],
+                ..ok.clone()
+            },
+            PolicyPublished {
+                version: 0,
+                ..ok.clone()
+            },
+        ] {
+            assert!(
+                matches!(
+                    Entry::PolicyPublished(bad.clone()).encode(),
+                    Err(EntryError::Body { .. })
+                ),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
     fn rejects_overlong_purpose() {
         let mut a = sample_access();
         a.purpose = "事".repeat(MAX_PURPOSE_CHARS + 1);
