@@ -14,12 +14,15 @@
 //! * [`keys`] — key identifiers (SHA-256 of the SubjectPublicKeyInfo) and role OIDs;
 //! * [`pki`] — who is who: X.509 chain policy for principals (Ed25519, role, 统一社会信用代码);
 //! * [`policy`] — no-proof scenario rules (TOML), linted against the certificate catalog,
-//!   and the digest of a rule set.
+//!   and the digest of a rule set;
+//! * [`httpsig`] — department request signatures: the RFC 9421 signature base with
+//!   Ed25519, and RFC 9530 `content-digest`.
 //!
 //! # Guarantees
 //! * `core` does no I/O: no files, no network, no clock, no randomness. Callers pass
 //!   time and seeds in, which keeps every function here deterministic and testable.
-//! * `core` knows nothing of HTTP, JSON or storage.
+//! * `core` knows nothing of HTTP stacks, JSON or storage. [`httpsig`] builds signature
+//!   bases from plain strings, so an auditor can re-check a request offline.
 //! * Input from outside never panics here: every decoder returns a typed error.
 //!
 //! # Example
@@ -38,6 +41,7 @@ pub mod cbor;
 pub mod cert;
 pub mod checkpoint;
 pub mod entry;
+pub mod httpsig;
 pub mod ids;
 pub mod keys;
 pub mod merkle;

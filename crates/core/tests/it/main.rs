@@ -8,6 +8,7 @@
 mod cddl;
 mod ct_merkle_cross_check;
 mod entry_negative;
+mod httpsig;
 mod ids;
 mod merkle_vectors;
 mod pki;
