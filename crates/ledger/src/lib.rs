@@ -30,6 +30,7 @@ pub mod certs;
 pub mod clock;
 mod log;
 mod metrics;
+pub mod nonces;
 pub mod rules;
 mod sequencer;
 pub mod vault;
