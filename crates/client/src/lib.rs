@@ -5,6 +5,8 @@
 //!
 //! * [`fetch`] — the [`Fetch`] trait (an HTTP GET of a path under the log's base URL) and
 //!   its `ureq` implementation [`HttpFetch`]; tests and offline bundles implement it too.
+//! * [`department`] — signing department requests (RFC 9421, Ed25519, RFC 9530
+//!   `content-digest`) in the profile the server checks;
 //! * [`certificate`] — offline verification of a certificate and its disclosed items
 //!   against the trust anchor;
 //! * [`issuer`] — building and signing certificates and status statements for submission;
@@ -14,6 +16,7 @@
 //!   signature, and consistency with the checkpoint seen last time.
 
 pub mod certificate;
+pub mod department;
 pub mod fetch;
 pub mod issuer;
 pub mod verify;
