@@ -26,6 +26,18 @@ impl Person {
     }
 }
 
+impl Fields {
+    /// A party to a marriage or divorce: `{role}_name`, `_sex`, `_nationality`,
+    /// `_birth_date` and `_id_number`.
+    fn party(self, role: &str, p: &Person) -> Self {
+        self.t(&format!("{role}_name"), p.name())
+            .t(&format!("{role}_sex"), p.sex())
+            .t(&format!("{role}_nationality"), "中国")
+            .d(&format!("{role}_birth_date"), p.birth)
+            .t(&format!("{role}_id_number"), p.id.as_str())
+    }
+}
+
 impl Builder<'_> {
     pub(super) fn citizen(&mut self) {
         let p = self.generator.citizen_for(self.n);
@@ -302,18 +314,10 @@ impl Builder<'_> {
             self.rng.digits(6)
         );
         let fields = Fields::default()
-            .t("holder_name", p.name())
             .d("registration_date", date)
             .t("certificate_number", number)
-            .t("holder_sex", p.sex())
-            .t("holder_nationality", "中国")
-            .d("holder_birth_date", p.birth)
-            .t("holder_id_number", p.id.as_str())
-            .t("spouse_name", spouse.name())
-            .t("spouse_sex", spouse.sex())
-            .t("spouse_nationality", "中国")
-            .d("spouse_birth_date", spouse.birth)
-            .t("spouse_id_number", spouse.id.as_str())
+            .party("holder", p)
+            .party("spouse", spouse)
             .t(
                 "registration_authority",
                 format!("{}民政局", p.district.admin),
@@ -336,19 +340,11 @@ impl Builder<'_> {
             self.rng.digits(6)
         );
         let fields = Fields::default()
-            .t("holder_name", p.name())
             .d("registration_date", date)
             .t("certificate_number", number)
             .t("remarks", format!("双方于{}登记结婚", married.chinese()))
-            .t("holder_sex", p.sex())
-            .t("holder_nationality", "中国")
-            .d("holder_birth_date", p.birth)
-            .t("holder_id_number", p.id.as_str())
-            .t("former_spouse_name", former.name())
-            .t("former_spouse_sex", former.sex())
-            .t("former_spouse_nationality", "中国")
-            .d("former_spouse_birth_date", former.birth)
-            .t("former_spouse_id_number", former.id.as_str())
+            .party("holder", p)
+            .party("former_spouse", former)
             .t(
                 "registration_authority",
                 format!("{}民政局", p.district.admin),

@@ -88,8 +88,20 @@ fn anchor(root: &Authority) -> TrustAnchor {
 }
 
 fn intermediate(parent: &Authority, cn: &str, seed: u8, is_ca: IsCa) -> Authority {
+    intermediate_with(parent, cn, seed, is_ca, |_| {})
+}
+
+/// An intermediate CA whose parameters `edit` changes before it is signed.
+fn intermediate_with(
+    parent: &Authority,
+    cn: &str,
+    seed: u8,
+    is_ca: IsCa,
+    edit: impl FnOnce(&mut CertificateParams),
+) -> Authority {
     let (key, signing) = keys_from(seed);
-    let params = ca_params(cn, is_ca, u64::from(seed));
+    let mut params = ca_params(cn, is_ca, u64::from(seed));
+    edit(&mut params);
     let der = params
         .signed_by(&key, &parent.issuer())
         .unwrap()
@@ -427,20 +439,13 @@ fn expired_and_not_yet_valid_are_refused() {
 fn an_intermediate_out_of_its_validity_is_refused() {
     let root = root();
     let ta = anchor(&root);
-    let (key, signing) = keys_from(10);
-    let mut params = ca_params("Short", IsCa::Ca(BasicConstraints::Unconstrained), 10);
-    params.not_after = date_time_ymd(2026, 6, 1);
-    let der = params
-        .signed_by(&key, &root.issuer())
-        .unwrap()
-        .der()
-        .to_vec();
-    let int = Authority {
-        params,
-        key,
-        signing,
-        der,
-    };
+    let int = intermediate_with(
+        &root,
+        "Short",
+        10,
+        IsCa::Ca(BasicConstraints::Unconstrained),
+        |p| p.not_after = date_time_ymd(2026, 6, 1),
+    );
     let l = leaf(&int, Leaf::default());
     assert_eq!(
         refused(&[l, int.der.clone()], &ta, Role::Issuer, NOW),
@@ -500,15 +505,7 @@ fn issuer_name_mismatch_is_refused() {
     let root = root();
     let ta = anchor(&root);
     // The root's key under another name: the signature is good, the name chain is not.
-    let (key, signing) = keys_from(1);
-    let params = ca_params("Other Name", IsCa::Ca(BasicConstraints::Unconstrained), 1);
-    let der = params.self_signed(&key).unwrap().der().to_vec();
-    let renamed = Authority {
-        params,
-        key,
-        signing,
-        der,
-    };
+    let renamed = root_with("Other Name", 1, IsCa::Ca(BasicConstraints::Unconstrained));
     let l = leaf(&renamed, Leaf::default());
     assert_eq!(
         refused(&[l], &ta, Role::Issuer, NOW),
@@ -613,24 +610,13 @@ fn an_intermediate_must_be_a_ca_that_signs_certificates() {
         }
     );
 
-    let (key, signing) = keys_from(11);
-    let mut params = ca_params(
+    let no_sign = intermediate_with(
+        &root,
         "No keyCertSign",
-        IsCa::Ca(BasicConstraints::Unconstrained),
         11,
+        IsCa::Ca(BasicConstraints::Unconstrained),
+        |p| p.key_usages = vec![KeyUsagePurpose::DigitalSignature],
     );
-    params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-    let der = params
-        .signed_by(&key, &root.issuer())
-        .unwrap()
-        .der()
-        .to_vec();
-    let no_sign = Authority {
-        params,
-        key,
-        signing,
-        der,
-    };
     let l = leaf(&no_sign, Leaf::default());
     assert_eq!(
         refused(&[l, no_sign.der.clone()], &ta, Role::Issuer, NOW),
@@ -645,29 +631,19 @@ fn an_intermediate_must_be_a_ca_that_signs_certificates() {
 fn an_intermediate_extended_key_usage_limits_its_subtree() {
     let root = root();
     let ta = anchor(&root);
-    let (key, signing) = keys_from(10);
-    let mut params = ca_params(
-        "Departments only",
-        IsCa::Ca(BasicConstraints::Unconstrained),
-        10,
-    );
     let oid = Role::Department.oid_der();
     let mut eku = vec![0x30, oid.len() as u8];
     eku.extend_from_slice(&oid);
-    params
-        .custom_extensions
-        .push(CustomExtension::from_oid_content(&[2, 5, 29, 37], eku));
-    let der = params
-        .signed_by(&key, &root.issuer())
-        .unwrap()
-        .der()
-        .to_vec();
-    let int = Authority {
-        params,
-        key,
-        signing,
-        der,
-    };
+    let int = intermediate_with(
+        &root,
+        "Departments only",
+        10,
+        IsCa::Ca(BasicConstraints::Unconstrained),
+        |p| {
+            p.custom_extensions
+                .push(CustomExtension::from_oid_content(&[2, 5, 29, 37], eku));
+        },
+    );
     let issuer = leaf(&int, Leaf::default());
     assert_eq!(
         refused(&[issuer, int.der.clone()], &ta, Role::Issuer, NOW),
