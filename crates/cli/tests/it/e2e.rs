@@ -171,29 +171,21 @@ fn readme_run_command_serves_sample_certificates() {
         keys.to_str().unwrap(),
     ]);
     let agent = ureq::Agent::new_with_defaults();
-    let log: serde_json::Value = serde_json::from_str(
-        &agent
-            .get(&format!("{}/v1/log", server.url))
+    let get = |path: &str| -> serde_json::Value {
+        let body = agent
+            .get(&format!("{}{path}", server.url))
             .call()
             .unwrap()
             .into_body()
             .read_to_string()
-            .unwrap(),
-    )
-    .unwrap();
+            .unwrap();
+        serde_json::from_str(&body).unwrap()
+    };
+    let log = get("/v1/log");
     // Genesis (2) + issuer registrations + dozens of certificates.
     assert!(log["size"].as_u64().unwrap() > 40, "{log}");
     // After genesis, the scenario rule set in force was published (version 1).
-    let e: serde_json::Value = serde_json::from_str(
-        &agent
-            .get(&format!("{}/v1/entries/2", server.url))
-            .call()
-            .unwrap()
-            .into_body()
-            .read_to_string()
-            .unwrap(),
-    )
-    .unwrap();
+    let e = get("/v1/entries/2");
     assert_eq!(e["kind"], "policy_published", "{e}");
     // Every sample line was imported.
     let errors = std::fs::read_to_string(data.join("sample.errors.jsonl")).unwrap();

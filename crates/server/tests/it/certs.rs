@@ -138,17 +138,17 @@ async fn send(
     )
 }
 
+/// A checked 公民身份号码 as a holder code.
+fn citizen() -> HolderCode {
+    let id = CitizenId::from_parts("370202", (1990, 1, 1), 123).unwrap();
+    HolderCode::parse("111", id.as_str()).unwrap()
+}
+
 #[tokio::test]
 async fn issue_read_look_up_and_change_status_over_http() {
     let (s, _d) = state();
     let (issuer, uscc) = civil_affairs();
-    let holder = HolderCode::parse(
-        "111",
-        CitizenId::from_parts("370202", (1990, 1, 1), 123)
-            .unwrap()
-            .as_str(),
-    )
-    .unwrap();
+    let holder = citizen();
     let d = draft(uscc, holder, "男");
     let body =
         serde_json::to_value(issuer.issue_body(&d, NOW, &mut proofless_client::issuer::os_salt))
@@ -231,13 +231,7 @@ async fn issue_read_look_up_and_change_status_over_http() {
 async fn bad_requests_are_typed_problems_that_name_the_field_not_the_value() {
     let (s, _d) = state();
     let (issuer, uscc) = civil_affairs();
-    let holder = HolderCode::parse(
-        "111",
-        CitizenId::from_parts("370202", (1990, 1, 1), 123)
-            .unwrap()
-            .as_str(),
-    )
-    .unwrap();
+    let holder = citizen();
     let body = serde_json::to_value(issuer.issue_body(
         &draft(uscc, holder, "未知性别"),
         NOW,
