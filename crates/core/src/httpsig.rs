@@ -180,7 +180,6 @@ impl RequestParts {
                     .map(|q| format!("?{q}"))
                     .unwrap_or_default()
             )),
-            "@signature-params" => Err(HttpSigError::UnsupportedComponent(name.to_owned())),
             n if n.starts_with('@') => Err(HttpSigError::UnsupportedComponent(n.to_owned())),
             n => self
                 .get(n)
@@ -480,10 +479,18 @@ fn push_sf_string(out: &mut String, s: &str) {
     out.push('"');
 }
 
+/// RFC 8941 §3.1.2: a key starts with lcalpha or `*`, then lcalpha, digits, `_-.*`.
+fn is_key_start(c: u8) -> bool {
+    c.is_ascii_lowercase() || c == b'*'
+}
+
+fn is_key_char(c: u8) -> bool {
+    is_key_start(c) || c.is_ascii_digit() || b"_-.".contains(&c)
+}
+
 fn is_key(s: &str) -> bool {
-    let mut chars = s.chars();
-    matches!(chars.next(), Some(c) if c.is_ascii_lowercase() || c == '*')
-        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "_-.*".contains(c))
+    let b = s.as_bytes();
+    b.first().is_some_and(|&c| is_key_start(c)) && b.iter().all(|&c| is_key_char(c))
 }
 
 /// A dictionary member value, restricted to what the three headers use.
@@ -534,12 +541,10 @@ impl Parser<'_> {
 
     fn key(&mut self) -> Result<String, HttpSigError> {
         let start = self.pos;
-        match self.peek() {
-            Some(c) if c.is_ascii_lowercase() || c == b'*' => self.pos += 1,
-            _ => return Err(self.err("expected a key")),
+        if !self.peek().is_some_and(is_key_start) {
+            return Err(self.err("expected a key"));
         }
-        while matches!(self.peek(), Some(c) if c.is_ascii_lowercase() || c.is_ascii_digit() || b"_-.*".contains(&c))
-        {
+        while self.peek().is_some_and(is_key_char) {
             self.pos += 1;
         }
         Ok(String::from_utf8_lossy(&self.input[start..self.pos]).into_owned())
@@ -643,7 +648,7 @@ impl Parser<'_> {
                         break;
                     }
                     let name = self.string()?;
-                    if !name.bytes().all(|c| !c.is_ascii_uppercase()) {
+                    if name.bytes().any(|c| c.is_ascii_uppercase()) {
                         return Err(self.err("component name is not lowercase"));
                     }
                     if self.peek() == Some(b';') {
@@ -719,6 +724,20 @@ mod tests {
         assert_eq!(p.serialize(), r#"("@method");nonce="a\"b\\c""#);
         let (_, back, _) = parse(&format!("s={}", p.serialize()), "s=:AA==:").unwrap();
         assert_eq!(back, p);
+    }
+
+    #[test]
+    fn labels_must_be_structured_field_keys() {
+        let key = SigningKey::from_bytes(&[1; 32]);
+        let r = RequestParts::new("GET", "a", "/");
+        let p = SignatureParams::new(&["@method"]);
+        for bad in ["", "Sig", "1sig", "sig=", "sig 1"] {
+            assert_eq!(sign(&key, bad, &r, &p), Err(HttpSigError::Label), "{bad:?}");
+        }
+        for good in ["sig", "*s", "sig-b26", "a_b.c*1"] {
+            let h = sign(&key, good, &r, &p).unwrap();
+            assert_eq!(parse(&h.signature_input, &h.signature).unwrap().0, good);
+        }
     }
 
     #[test]
