@@ -201,8 +201,7 @@ impl Sequencer {
             entries.extend(job.entries.iter().map(Vec::as_slice));
             index += job.entries.len() as u64;
         }
-        let owned: Vec<Vec<u8>> = entries.iter().map(|e| e.to_vec()).collect();
-        let published = self.integrate_and_store(&owned, &puts)?;
+        let published = self.integrate_and_store(&entries, &puts)?;
         self.metrics
             .commit_seconds
             .observe(started.elapsed().as_secs_f64());
@@ -211,7 +210,7 @@ impl Sequencer {
 
     fn integrate_and_store(
         &mut self,
-        entries: &[Vec<u8>],
+        entries: &[&[u8]],
         puts: &[Put],
     ) -> Result<Arc<Published>, Failure> {
         let hashes_start = self.hash_count;

@@ -35,7 +35,8 @@ fn append_range<S: Store>(s: &S, start: u64, end: u64) -> Result<(), StoreError>
 }
 
 fn append_with<S: Store>(s: &S, start: u64, end: u64, puts: &[Put]) -> Result<(), StoreError> {
-    let entries: Vec<Vec<u8>> = (start..end).map(entry).collect();
+    let owned: Vec<Vec<u8>> = (start..end).map(entry).collect();
+    let entries: Vec<&[u8]> = owned.iter().map(Vec::as_slice).collect();
     let hashes: Vec<[u8; 32]> = (start * 2..end * 2).map(hash).collect();
     let cp = format!("checkpoint {end}\n").into_bytes();
     s.append(Batch {
@@ -252,9 +253,10 @@ pub fn refuses_gaps_and_overlaps<B: Backend>(b: &mut B) {
     }
     // Right entry index, wrong hash index.
     let cp = b"c\n".to_vec();
+    let e2 = entry(2);
     let r = s.append(Batch {
         start: 2,
-        entries: &[entry(2)],
+        entries: &[&e2],
         hashes_start: 3,
         hashes: &[hash(3)],
         checkpoint: &cp,

@@ -123,7 +123,7 @@ pub struct Batch<'a> {
     /// Index of the first entry: MUST equal the store's current size.
     pub start: u64,
     /// The entries, in index order.
-    pub entries: &'a [Vec<u8>],
+    pub entries: &'a [&'a [u8]],
     /// Stored hash index of the first hash: MUST equal the number of hashes stored.
     pub hashes_start: u64,
     /// The new stored hashes, in stored hash index order.

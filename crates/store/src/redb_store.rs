@@ -210,7 +210,7 @@ impl Store for RedbStore {
             }
             let mut entries = tx.open_table(ENTRIES).map_err(backend)?;
             for (i, e) in (size..).zip(batch.entries) {
-                entries.insert(i, e.as_slice()).map_err(backend)?;
+                entries.insert(i, *e).map_err(backend)?;
             }
             let mut hashes = tx.open_table(HASHES).map_err(backend)?;
             for (i, h) in (hash_count..).zip(batch.hashes) {
