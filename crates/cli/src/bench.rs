@@ -9,7 +9,7 @@ use anyhow::{Context, Result};
 use clap::Args;
 use ed25519_dalek::{Signer as _, SigningKey};
 use indicatif::{ProgressBar, ProgressStyle};
-use proofless_core::entry::{AccessRecorded, Decision, EncodedEntry, Entry};
+use proofless_core::entry::{AccessRecorded, Decision, EncodedEntry, Entry, RequestSignature};
 use proofless_core::merkle::{Hash, node_hash};
 use proofless_ledger::{Log, LogConfig};
 use proofless_store::RedbStore;
@@ -74,6 +74,7 @@ fn sample_entry(run: u64, writer: u64, n: u64) -> Result<EncodedEntry> {
         decision: Decision::Allow,
         reason: "ok".into(),
         request_digest: digest,
+        request: RequestSignature::example(n),
     })
     .encode()?)
 }

@@ -11,6 +11,7 @@ use proofless_ledger::catalog::Catalog;
 use proofless_ledger::certs::Certificates;
 use proofless_ledger::clock::SystemClock;
 use proofless_ledger::vault::PseudonymKey;
+use proofless_ledger::verify::Verifications;
 use proofless_ledger::{Log, LogConfig};
 use proofless_server::AppState;
 use proofless_store::{RedbStore, Store};
@@ -141,6 +142,8 @@ fn genesis(
 pub(crate) struct Opened {
     pub(crate) log: Arc<Log>,
     pub(crate) certificates: Option<Arc<Certificates>>,
+    /// The verification service, when scenario rules are configured.
+    pub(crate) verifications: Option<Arc<Verifications>>,
     pub(crate) data: PathBuf,
 }
 
@@ -169,7 +172,7 @@ pub(crate) async fn open_ledger(
         Vec::new()
     };
     let log = Arc::new(
-        Log::open(store.clone(), signer, log_config)
+        Log::open(store.clone(), signer.clone(), log_config)
             .with_context(|| format!("opening the log in {}", data.display()))?,
     );
     if !genesis_entries.is_empty() {
@@ -198,6 +201,7 @@ pub(crate) async fn open_ledger(
             None
         }
     };
+    let mut verifications = None;
     if let Some(dir) = &file.scenarios {
         let Some(certs) = &certificates else {
             anyhow::bail!(
@@ -213,10 +217,19 @@ pub(crate) async fn open_ledger(
             scenarios = rules.len(),
             "scenario rules in force"
         );
+        verifications = Some(Arc::new(Verifications::new(
+            log.clone(),
+            certs.clone(),
+            Arc::new(rules),
+            version,
+            signer,
+            Arc::new(SystemClock),
+        )));
     }
     Ok(Opened {
         log,
         certificates,
+        verifications,
         data,
     })
 }
@@ -289,6 +302,7 @@ pub(crate) fn run(args: ServeArgs) -> Result<()> {
         let Opened {
             log,
             certificates,
+            verifications,
             data,
         } = opened;
         let listener = tokio::net::TcpListener::bind(listen)
@@ -301,6 +315,9 @@ pub(crate) fn run(args: ServeArgs) -> Result<()> {
         let mut state = AppState::new(log);
         if let Some(c) = certificates {
             state = state.with_certificates(c);
+        }
+        if let Some(v) = verifications {
+            state = state.with_verifications(v);
         }
         proofless_server::serve(listener, state, shutdown_signal()).await?;
         tracing::info!("stopped");

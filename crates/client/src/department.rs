@@ -91,6 +91,111 @@ impl DepartmentSigner {
     }
 }
 
+/// A department's connection to a ledger: signs every request with its key.
+#[derive(Debug)]
+pub struct DepartmentClient {
+    base: String,
+    authority: String,
+    signer: DepartmentSigner,
+    agent: ureq::Agent,
+}
+
+/// A response: HTTP status and body.
+#[derive(Debug, Clone)]
+pub struct Response {
+    /// HTTP status.
+    pub status: u16,
+    /// The body, exactly as received (what a receipt covers).
+    pub body: Vec<u8>,
+}
+
+impl DepartmentClient {
+    /// A client of the ledger at `base` (`http://host:port`), signing with `signer`.
+    pub fn new(base: &str, signer: DepartmentSigner) -> Result<Self, ureq::Error> {
+        let base = base.trim_end_matches('/').to_owned();
+        let uri: ureq::http::Uri = base
+            .parse()
+            .map_err(|e: ureq::http::uri::InvalidUri| ureq::Error::BadUri(e.to_string()))?;
+        let authority = uri
+            .authority()
+            .map(|a| a.as_str().to_owned())
+            .unwrap_or_default();
+        let agent = ureq::Agent::config_builder()
+            .timeout_global(Some(std::time::Duration::from_secs(60)))
+            .http_status_as_error(false)
+            .build()
+            .into();
+        Ok(Self {
+            base,
+            authority,
+            signer,
+            agent,
+        })
+    }
+
+    /// The signer.
+    pub fn signer(&self) -> &DepartmentSigner {
+        &self.signer
+    }
+
+    /// POSTs `body` (JSON) to `path`, signed.
+    pub fn post(&self, path: &str, body: &[u8]) -> Result<Response, ureq::Error> {
+        let signed = self
+            .signer
+            .sign("POST", &self.authority, path, body)
+            .map_err(|e| ureq::Error::BadUri(e.to_string()))?;
+        let mut req = self
+            .agent
+            .post(format!("{}{path}", self.base))
+            .header("content-type", "application/json");
+        for (name, value) in &signed.headers {
+            req = req.header(*name, value);
+        }
+        let mut resp = req.send(body)?;
+        Ok(Response {
+            status: resp.status().as_u16(),
+            body: resp
+                .body_mut()
+                .with_config()
+                .limit(16 * 1024 * 1024)
+                .read_to_vec()?,
+        })
+    }
+
+    /// GETs `path` (unsigned: public read API).
+    pub fn get(&self, path: &str) -> Result<Response, ureq::Error> {
+        let mut resp = self.agent.get(format!("{}{path}", self.base)).call()?;
+        Ok(Response {
+            status: resp.status().as_u16(),
+            body: resp
+                .body_mut()
+                .with_config()
+                .limit(16 * 1024 * 1024)
+                .read_to_vec()?,
+        })
+    }
+
+    /// Registers the department's certificate `chain` (DER, leaf first) with the ledger.
+    pub fn register(&self, chain: &[Vec<u8>], role: &str) -> Result<Response, ureq::Error> {
+        use base64::Engine as _;
+        let body = serde_json::json!({
+            "role": role,
+            "chain": chain
+                .iter()
+                .map(|c| base64::engine::general_purpose::STANDARD.encode(c))
+                .collect::<Vec<_>>(),
+        });
+        let mut resp = self
+            .agent
+            .post(format!("{}/v1/keys", self.base))
+            .send_json(&body)?;
+        Ok(Response {
+            status: resp.status().as_u16(),
+            body: resp.body_mut().read_to_vec()?,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]

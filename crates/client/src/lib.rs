@@ -9,6 +9,8 @@
 //!   `content-digest`) in the profile the server checks;
 //! * [`certificate`] — offline verification of a certificate and its disclosed items
 //!   against the trust anchor;
+//! * [`receipt`] — offline verification of a verification answer: the ledger's receipt,
+//!   the tlog-proof of the access entry, and every disclosed item against its issuer;
 //! * [`issuer`] — building and signing certificates and status statements for submission;
 //! * [`verify`] — [`verify_log`], the full check behind `proofless log verify`: in the
 //!   manner of tessera's `fsck`, it downloads the checkpoint, every entry bundle and every
@@ -19,6 +21,7 @@ pub mod certificate;
 pub mod department;
 pub mod fetch;
 pub mod issuer;
+pub mod receipt;
 pub mod verify;
 
 pub use fetch::{Fetch, FetchError, HttpFetch};

@@ -390,7 +390,7 @@ fn sign1(payload: Vec<u8>, key: &SigningKey, unprotected: coset::Header) -> Vec<
 }
 
 /// Parses an untagged, canonical COSE_Sign1 with alg EdDSA and an embedded payload.
-fn parse_sign1(bytes: &[u8]) -> Result<(CoseSign1, Vec<u8>), CertError> {
+pub(crate) fn parse_sign1(bytes: &[u8]) -> Result<(CoseSign1, Vec<u8>), CertError> {
     let value = cbor::decode_canonical(bytes, MAX_SIGN1)?;
     let sign1 =
         CoseSign1::from_cbor_value(value).map_err(|_| CertError::Cose("not a COSE_Sign1"))?;
@@ -418,7 +418,7 @@ fn parse_sign1(bytes: &[u8]) -> Result<(CoseSign1, Vec<u8>), CertError> {
     Ok((sign1, payload))
 }
 
-fn verify_sign1(sign1: &CoseSign1, key: &VerifyingKey) -> Result<(), CertError> {
+pub(crate) fn verify_sign1(sign1: &CoseSign1, key: &VerifyingKey) -> Result<(), CertError> {
     if key.is_weak() {
         return Err(CertError::BadSignature);
     }

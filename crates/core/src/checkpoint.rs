@@ -146,6 +146,14 @@ impl LedgerSigner {
         self.key.verifying_key()
     }
 
+    /// Signs `message` with the ledger key. Used for receipts, whose COSE structure
+    /// (`Signature1` context, protected content type) keeps them apart from checkpoint
+    /// notes, which begin with the origin line.
+    pub(crate) fn sign_raw(&self, message: &[u8]) -> ed25519_dalek::Signature {
+        use ed25519_dalek::Signer as _;
+        self.key.sign(message)
+    }
+
     /// The matching verifier.
     pub fn verifier(&self) -> LedgerVerifier {
         LedgerVerifier {
@@ -243,6 +251,11 @@ impl LedgerVerifier {
     /// The key name, which is the log's origin.
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// The raw Ed25519 public key (also the key of the ledger's receipts).
+    pub fn verifying_key(&self) -> &VerifyingKey {
+        &self.key
     }
 
     /// Parses a signed checkpoint and checks that it is for this verifier's log and

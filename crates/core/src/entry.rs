@@ -192,8 +192,55 @@ pub struct AccessRecorded {
     pub decision: Decision,
     /// A stable reason code (`ok` on allow).
     pub reason: String,
-    /// SHA-256 of the department's signed request.
+    /// SHA-256 of the department's signed request body (the RFC 9530 `sha-256`
+    /// content digest). The body carries a random salt, so the digest of a body that
+    /// names a holder cannot be confirmed by guessing the holder.
     pub request_digest: [u8; 32],
+    /// What an auditor needs to re-verify the department's RFC 9421 signature on the
+    /// request (non-repudiation); none of it is personal data.
+    pub request: RequestSignature,
+}
+
+/// The covered parts of a department's signed request, as the server received them
+/// (`proofless_core::httpsig` rebuilds the signature base from these and the digest).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestSignature {
+    /// SHA-256 of the department certificate's SubjectPublicKeyInfo (its `KeyEvent`).
+    pub key_id: [u8; 32],
+    /// `@method`.
+    pub method: String,
+    /// `@path`.
+    pub path: String,
+    /// `@authority`.
+    pub authority: String,
+    /// The `Content-Digest` header value, exactly as sent.
+    pub content_digest: String,
+    /// The serialized signature parameters (`@signature-params`).
+    pub params: String,
+    /// The Ed25519 signature.
+    pub signature: [u8; 64],
+}
+
+impl RequestSignature {
+    /// A realistically sized request signature that verifies under no key, for tests and
+    /// benchmarks of the log (`n` varies the nonce and the signature bytes).
+    pub fn example(n: u64) -> Self {
+        let mut signature = [0x5a; 64];
+        signature[..8].copy_from_slice(&n.to_be_bytes());
+        Self {
+            key_id: [0x42; 32],
+            method: "POST".into(),
+            path: "/v1/verifications".into(),
+            authority: "ledger.qingdao.example".into(),
+            content_digest: "sha-256=:X48E9qOokqqrvdts8nOJRJN3OWDUoyWxBf7kbu9DBPE=:".into(),
+            params: format!(
+                "(\"@method\" \"@path\" \"@authority\" \"content-digest\");\
+                 created=1764000000;nonce=\"{n:032x}\";keyid=\"{}\";alg=\"ed25519\"",
+                "42".repeat(32)
+            ),
+            signature,
+        }
+    }
 }
 
 /// Longest purpose, in characters (DESIGN.md §4).
@@ -202,6 +249,9 @@ pub const MAX_PURPOSE_CHARS: usize = 200;
 /// A typed log entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
+// An entry is built once, encoded and dropped; boxing the large `AccessRecorded` would
+// add an allocation per decision and save nothing measurable.
+#[allow(clippy::large_enum_variant)]
 pub enum Entry {
     /// See [`CertificateIssued`].
     CertificateIssued(CertificateIssued),
@@ -246,6 +296,8 @@ const MAX_CERTIFICATE_DER: usize = 16 * 1024;
 const MAX_LIST_ITEMS: usize = 256;
 const MAX_ID: usize = 128;
 const MAX_SIGNED: usize = 32 * 1024;
+/// Longest serialized signature parameters kept in an `AccessRecorded` entry.
+pub const MAX_SIGNATURE_PARAMS: usize = 1024;
 
 impl Entry {
     /// The entry's kind.
@@ -333,6 +385,13 @@ impl Entry {
                 )
                 .insert(12, cbor::text(&a.reason))
                 .insert(13, cbor::bytes(&a.request_digest))
+                .insert(14, cbor::bytes(&a.request.key_id))
+                .insert(15, cbor::text(&a.request.method))
+                .insert(16, cbor::text(&a.request.path))
+                .insert(17, cbor::text(&a.request.authority))
+                .insert(18, cbor::text(&a.request.content_digest))
+                .insert(19, cbor::text(&a.request.params))
+                .insert(20, cbor::bytes(&a.request.signature))
                 .build(),
         };
         let value = Value::Array(vec![cbor::uint(self.kind().code()), body]);
@@ -508,6 +567,18 @@ fn decode_access(m: &mut MapReader) -> Result<AccessRecorded, ShapeError> {
         },
         reason: m.text(12, MAX_SHORT_TEXT)?,
         request_digest: m.digest(13)?,
+        request: RequestSignature {
+            key_id: m.digest(14)?,
+            method: m.text(15, 16)?,
+            path: m.text(16, MAX_SHORT_TEXT)?,
+            authority: m.text(17, MAX_SHORT_TEXT)?,
+            content_digest: m.text(18, MAX_SHORT_TEXT)?,
+            params: m.text(19, MAX_SIGNATURE_PARAMS)?,
+            signature: m
+                .bytes(20, 64)?
+                .try_into()
+                .map_err(|_| ShapeError::Invalid(20))?,
+        },
     })
 }
 
@@ -568,6 +639,7 @@ mod tests {
             decision: Decision::Allow,
             reason: "ok".into(),
             request_digest: [9; 32],
+            request: RequestSignature::example(1),
         }
     }
 

@@ -47,4 +47,5 @@ pub mod keys;
 pub mod merkle;
 pub mod pki;
 pub mod policy;
+pub mod receipt;
 pub mod tiles;

@@ -10,7 +10,7 @@
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use proofless_core::checkpoint::LedgerSigner;
-use proofless_core::entry::{AccessRecorded, Decision, EncodedEntry, Entry};
+use proofless_core::entry::{AccessRecorded, Decision, EncodedEntry, Entry, RequestSignature};
 use proofless_core::merkle::{Hash, node_hash};
 use proofless_ledger::{Log, LogConfig};
 use proofless_store::RedbStore;
@@ -37,6 +37,7 @@ fn entry(n: u64) -> EncodedEntry {
         decision: Decision::Allow,
         reason: "ok".into(),
         request_digest: d,
+        request: RequestSignature::example(n),
     })
     .encode()
     .unwrap()

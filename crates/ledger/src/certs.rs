@@ -47,6 +47,9 @@ pub enum CertificateError {
     /// The signing key was retired by a `KeyEvent`.
     #[error("the issuer key is retired")]
     KeyRetired,
+    /// No principal with this key id is registered in the log.
+    #[error("no principal with this key id is registered")]
+    UnknownKey,
     /// The type code is not in the catalog.
     #[error("unknown certificate type")]
     UnknownType,
@@ -119,6 +122,7 @@ impl CertificateError {
             }
             Self::Untrusted(_) => "issuer_not_trusted",
             Self::KeyRetired => "issuer_key_retired",
+            Self::UnknownKey => "unknown_key",
             Self::UnknownType => "unknown_certificate_type",
             Self::TypeNotAllowed => "type_not_allowed",
             Self::BadSignature => "bad_signature",
@@ -197,6 +201,36 @@ pub struct CertificateView {
     pub proof: Vec<Hash>,
     /// The checkpoint.
     pub checkpoint: Arc<crate::Published>,
+}
+
+/// A certificate as a verification sees it (see [`Certificates::held`]).
+#[derive(Debug, Clone)]
+pub struct Held {
+    /// Index of the `CertificateIssued` entry.
+    pub issued_index: u64,
+    /// 电子证照标识.
+    pub certificate_id: String,
+    /// 证照类型代码.
+    pub type_code: String,
+    /// Issuer 统一社会信用代码.
+    pub issuer: String,
+    /// The holder's pseudonym.
+    pub holder: Pseudonym,
+    /// `valid`, `suspended`, `revoked`, `superseded` or `expired` (today).
+    pub status: &'static str,
+}
+
+/// A certificate's signed security object and its opened items.
+#[derive(Debug, Clone)]
+pub struct Disclosure {
+    /// The issuer's COSE_Sign1 in log form (the `CertificateIssued` entry's).
+    pub security_object: Vec<u8>,
+    /// Its payload.
+    pub object: proofless_core::cert::SecurityObject,
+    /// The signing key's id; its certificate is in the registering `KeyEvent`.
+    pub issuer_key: [u8; 32],
+    /// The items, holder item first, then the fields in name order.
+    pub items: Vec<Item>,
 }
 
 /// The stored status record of a certificate (side table `Status`), followed on disk by
@@ -406,6 +440,9 @@ pub struct Certificates {
     /// trust anchor), and at most ten minutes, after which
     /// the chain is validated in full again. Retirement is checked on every use.
     principals: Mutex<HashMap<[u8; 32], (Principal, u64)>>,
+    /// Registered principals re-validated from their `KeyEvent`, by key id, with the time
+    /// (ms) until which the validation may be reused (as for `principals`).
+    by_key: Mutex<HashMap<[u8; 32], (Principal, u64)>>,
     /// Held while a new key's registration is appended.
     registering: tokio::sync::Mutex<()>,
     /// Keys known to be registered (registration is permanent; retirement is checked
@@ -449,6 +486,7 @@ impl Certificates {
             clock,
             in_flight: Mutex::new(HashSet::new()),
             principals: Mutex::new(HashMap::new()),
+            by_key: Mutex::new(HashMap::new()),
             registering: tokio::sync::Mutex::new(()),
             registered: Mutex::new(HashSet::new()),
             pending_keys: Mutex::new(HashMap::new()),
@@ -564,7 +602,7 @@ impl Certificates {
         let entry = Entry::KeyEvent(KeyEvent {
             time: self.clock.now_millis(),
             action: KeyAction::Registered,
-            role: Role::Issuer.name().to_owned(),
+            role: p.role().name().to_owned(),
             key_id: p.key_id(),
             certificate: Some(p.leaf_der().to_vec()),
             organisation: org.clone(),
@@ -575,7 +613,7 @@ impl Certificates {
             put: Put {
                 table: Table::Keys,
                 key: p.key_id().to_vec(),
-                value: key_record(Role::Issuer, org.as_deref().unwrap_or(""), false),
+                value: key_record(p.role(), org.as_deref().unwrap_or(""), false),
                 mode: PutMode::Insert,
             },
             key_index_of: None,
@@ -621,6 +659,65 @@ impl Certificates {
         let k = random::<32>()?;
         pending.insert(*holder, (k, 1));
         Ok((k, true))
+    }
+
+    /// Registers a principal of `role` (a department, a channel…) whose chain reaches
+    /// the trust anchor: appends its `KeyEvent` unless the key is registered already
+    /// (idempotent). A retired key is refused.
+    pub async fn register(
+        &self,
+        chain: &[Vec<u8>],
+        role: Role,
+    ) -> Result<Principal, CertificateError> {
+        let now = (self.clock.now_millis() / 1000) as i64;
+        let p =
+            pki::validate(chain, &self.anchor, role, now).map_err(CertificateError::Untrusted)?;
+        if let Some(rec) = self
+            .store
+            .get(Table::Keys, &p.key_id())
+            .map_err(store_err)?
+            && key_retired(&rec).map_err(store_err)?
+        {
+            return Err(CertificateError::KeyRetired);
+        }
+        self.ensure_registered(&p).await?;
+        Ok(p)
+    }
+
+    /// The registered, unretired principal of `role` whose key id is `key_id`, its
+    /// certificate re-validated against the trust anchor now (cached for at most ten
+    /// minutes and never past the chain's expiry; retirement is read on every call).
+    pub fn registered(&self, key_id: &[u8; 32], role: Role) -> Result<Principal, CertificateError> {
+        let rec = self
+            .store
+            .get(Table::Keys, key_id)
+            .map_err(store_err)?
+            .ok_or(CertificateError::UnknownKey)?;
+        if key_retired(&rec).map_err(store_err)? {
+            return Err(CertificateError::KeyRetired);
+        }
+        let now_ms = self.clock.now_millis();
+        let cached = self.by_key.lock().ok().and_then(|m| {
+            m.get(key_id)
+                .filter(|(p, until)| now_ms <= *until && p.role() == role)
+                .map(|(p, _)| p.clone())
+        });
+        if let Some(p) = cached {
+            return Ok(p);
+        }
+        let der = self.key_certificate(key_id)?;
+        let p = pki::validate(&[der], &self.anchor, role, (now_ms / 1000) as i64)
+            .map_err(CertificateError::Untrusted)?;
+        let until = (p.chain_not_after().max(0) as u64)
+            .saturating_mul(1000)
+            .min(now_ms + 10 * 60 * 1000);
+        if let Ok(mut m) = self.by_key.lock() {
+            if m.len() > 10_000 {
+                m.clear();
+            }
+            m.insert(*key_id, (p.clone(), until));
+        }
+        Ok(p)
     }
 
     /// Issues a certificate. See the module documentation for the checks.
@@ -1035,6 +1132,130 @@ impl Certificates {
             checkpoint: appended.checkpoint,
             proof,
         })
+    }
+
+    /// The `CertificateIssued` entry index of certificate `id`.
+    pub fn issued_index_of(&self, id: &str) -> Result<u64, CertificateError> {
+        self.issued_index(id)
+    }
+
+    /// What a verification needs to know about the certificate issued at `issued`,
+    /// without its inclusion proof: identifier, type, issuer, holder pseudonym and the
+    /// status with expiry applied today.
+    pub fn held(&self, issued: u64) -> Result<Held, CertificateError> {
+        let (rec, _, certificate_id) = self.record_at(issued)?;
+        let today = china_date(self.clock.now_millis());
+        let status = match rec.status {
+            Status::Valid if rec.valid_until.as_deref().is_some_and(|u| *u < *today) => "expired",
+            s => s.name(),
+        };
+        Ok(Held {
+            issued_index: issued,
+            certificate_id,
+            type_code: rec.type_code,
+            issuer: rec.issuer,
+            holder: rec.holder,
+            status,
+        })
+    }
+
+    /// The `CertificateIssued` indices of the holder's certificates of `type_code`, in
+    /// issue order.
+    pub fn holdings(
+        &self,
+        holder: &Pseudonym,
+        type_code: &str,
+    ) -> Result<Vec<u64>, CertificateError> {
+        let mut prefix = holder.to_vec();
+        prefix.extend_from_slice(type_code.as_bytes());
+        let mut out = Vec::new();
+        let mut after: Option<Vec<u8>> = None;
+        loop {
+            let page = self
+                .store
+                .scan(Table::HolderIndex, &prefix, after.as_deref(), 256)
+                .map_err(store_err)?;
+            for (k, _) in &page {
+                let issued: [u8; 8] = k[prefix.len()..]
+                    .try_into()
+                    .map_err(|_| store_err(StoreError::Corrupt("holder index key")))?;
+                out.push(u64::from_be_bytes(issued));
+            }
+            match page.last() {
+                Some((last, _)) if page.len() == 256 => after = Some(last.clone()),
+                _ => break,
+            }
+        }
+        Ok(out)
+    }
+
+    /// The issuer's COSE_Sign1 (log form), the signing key's id and every item (holder
+    /// item first) of the certificate issued at `issued`, opened with the holder's key.
+    /// [`CertificateError::NotFound`] when the holder's data was erased.
+    pub fn disclosure(&self, issued: u64) -> Result<Disclosure, CertificateError> {
+        let corrupt = |what| store_err(StoreError::Corrupt(what));
+        let entry = self
+            .store
+            .entries(issued, issued + 1)
+            .map_err(store_err)?
+            .pop()
+            .ok_or(CertificateError::NotFound)?;
+        let Ok(Entry::CertificateIssued(ci)) = Entry::decode(&entry) else {
+            return Err(corrupt("not a certificate entry"));
+        };
+        let so = SignedSecurityObject::parse(&ci.security_object)
+            .map_err(|_| corrupt("security object"))?;
+        let Some(key) = self
+            .store
+            .get(Table::HolderKeys, &ci.holder)
+            .map_err(store_err)?
+        else {
+            return Err(CertificateError::NotFound);
+        };
+        let key: [u8; 32] = key.try_into().map_err(|_| corrupt("holder key"))?;
+        let sealed = self
+            .store
+            .get(Table::Payloads, &issued.to_be_bytes())
+            .map_err(store_err)?
+            .ok_or(CertificateError::NotFound)?;
+        let plain = vault::open(&key, so.object().certificate_id.as_bytes(), &sealed)
+            .map_err(|_| corrupt("payload does not open"))?;
+        let names: Vec<String> = so.object().digests.keys().cloned().collect();
+        let items = decode_payload(&plain, &names)?;
+        Ok(Disclosure {
+            security_object: ci.security_object,
+            object: so.object().clone(),
+            issuer_key: ci.issuer_key,
+            items,
+        })
+    }
+
+    /// The DER certificate registered for `key_id` (from its `KeyEvent`).
+    pub fn key_certificate(&self, key_id: &[u8; 32]) -> Result<Vec<u8>, CertificateError> {
+        let corrupt = || store_err(StoreError::Corrupt("key record"));
+        let rec = self
+            .store
+            .get(Table::Keys, key_id)
+            .map_err(store_err)?
+            .ok_or(CertificateError::UnknownKey)?;
+        let at: [u8; 8] = rec
+            .get(rec.len().saturating_sub(8)..)
+            .and_then(|b| b.try_into().ok())
+            .ok_or_else(corrupt)?;
+        let at = u64::from_be_bytes(at);
+        let raw = self
+            .store
+            .entries(at, at + 1)
+            .map_err(store_err)?
+            .pop()
+            .ok_or_else(corrupt)?;
+        match Entry::decode(&raw) {
+            Ok(Entry::KeyEvent(KeyEvent {
+                certificate: Some(der),
+                ..
+            })) => Ok(der),
+            _ => Err(corrupt()),
+        }
     }
 
     /// The certificate `id` with its status (expiry applied today) and inclusion proof.

@@ -34,6 +34,7 @@ pub mod nonces;
 pub mod rules;
 mod sequencer;
 pub mod vault;
+pub mod verify;
 
 pub use log::{
     AppendError, Appended, EntryWithProof, Log, LogConfig, OpenError, PendingPut, Published,

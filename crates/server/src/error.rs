@@ -176,6 +176,121 @@ pub const CODES: &[(&str, u16, &str)] = &[
         409,
         "Another change to the same certificate is in progress; retry.",
     ),
+    (
+        "principal_not_trusted",
+        403,
+        "The certificate chain does not validate to the trust anchor for the role now.",
+    ),
+    (
+        "key_retired",
+        403,
+        "The key was retired in the log and cannot be registered again.",
+    ),
+    (
+        "signature_missing",
+        401,
+        "The request is not signed: Signature-Input, Signature and Content-Digest are required (RFC 9421, RFC 9530).",
+    ),
+    (
+        "signature_malformed",
+        401,
+        "The signature headers are malformed or do not follow the Proofless profile (components, created, nonce, keyid, alg).",
+    ),
+    (
+        "content_digest_mismatch",
+        401,
+        "Content-Digest does not match the body.",
+    ),
+    (
+        "signature_stale",
+        401,
+        "The signature's created time is more than 300 s from the server's clock.",
+    ),
+    (
+        "unknown_key",
+        401,
+        "The keyid names no registered principal of the required role.",
+    ),
+    (
+        "department_key_retired",
+        401,
+        "The department's key was retired in the log.",
+    ),
+    (
+        "department_certificate_invalid",
+        401,
+        "The key's certificate does not validate now as a department's (expired, wrong role, no organisation).",
+    ),
+    (
+        "signature_invalid",
+        401,
+        "The request signature does not verify under the department's key.",
+    ),
+    (
+        "nonce_replayed",
+        401,
+        "The nonce was already used by this key within the 300 s window: a replay.",
+    ),
+    (
+        "signature_before_restart",
+        401,
+        "The signature was created before the server last started; sign the request again.",
+    ),
+    (
+        "invalid_request",
+        400,
+        "Denied and recorded: the body is not a verification request of the documented shape.",
+    ),
+    (
+        "invalid_purpose",
+        400,
+        "Denied and recorded: the purpose (申请事由) is missing or longer than 200 characters.",
+    ),
+    (
+        "invalid_case_number",
+        400,
+        "Denied and recorded: the case number is missing or longer than 64 bytes.",
+    ),
+    (
+        "unknown_scenario",
+        404,
+        "Denied and recorded: no scenario with this code is in force.",
+    ),
+    (
+        "department_not_allowed",
+        403,
+        "Denied and recorded: the scenario does not allow this department.",
+    ),
+    (
+        "type_not_in_scenario",
+        403,
+        "Denied and recorded: the scenario does not cover a requested certificate type.",
+    ),
+    (
+        "field_not_allowed",
+        403,
+        "Denied and recorded: the scenario does not allow a requested field to be disclosed or checked.",
+    ),
+    (
+        "predicate_not_allowed",
+        403,
+        "Denied and recorded: the scenario does not allow a requested predicate.",
+    ),
+    (
+        "consent_required",
+        403,
+        "Denied and recorded: the scenario requires the holder's one-time consent.",
+    ),
+    (
+        "consent_invalid",
+        403,
+        "Denied and recorded: the consent code is not a valid, unused consent for this request.",
+    ),
+    (
+        "too_many_certificates",
+        400,
+        "Denied and recorded: more certificate types than the scenario allows in one request.",
+    ),
 ];
 
 /// An RFC 9457 problem details object.
@@ -255,8 +370,9 @@ impl ApiError {
     }
 }
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
+impl ApiError {
+    /// The HTTP status and the problem object.
+    pub fn problem(self) -> (StatusCode, Problem) {
         let (status, title) = self.lookup();
         let problem = Problem {
             type_uri: format!("urn:proofless:problem:{}", self.code),
@@ -265,6 +381,13 @@ impl IntoResponse for ApiError {
             code: self.code,
             detail: self.detail,
         };
+        (status, problem)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, problem) = self.problem();
         let mut resp = (status, Json(problem)).into_response();
         let headers = resp.headers_mut();
         headers.insert(

@@ -21,6 +21,7 @@ mod certs;
 pub mod error;
 mod extract;
 mod routes;
+mod verify;
 
 use axum::Router;
 use axum::extract::{MatchedPath, Request, State};
@@ -57,6 +58,7 @@ struct HttpLabels {
 pub struct AppState {
     log: Arc<Log>,
     certificates: Option<Arc<proofless_ledger::certs::Certificates>>,
+    verifications: Option<Arc<proofless_ledger::verify::Verifications>>,
     registry: Arc<Registry>,
     requests: Family<HttpLabels, Counter>,
     latency: Family<HttpLabels, Histogram>,
@@ -69,6 +71,15 @@ impl AppState {
         certificates: Arc<proofless_ledger::certs::Certificates>,
     ) -> Self {
         self.certificates = Some(certificates);
+        self
+    }
+
+    /// Serves `POST /v1/verifications` with `verifications`.
+    pub fn with_verifications(
+        mut self,
+        verifications: Arc<proofless_ledger::verify::Verifications>,
+    ) -> Self {
+        self.verifications = Some(verifications);
         self
     }
 
@@ -90,6 +101,7 @@ impl AppState {
         Self {
             log,
             certificates: None,
+            verifications: None,
             registry: Arc::new(registry),
             requests,
             latency,
@@ -119,12 +131,16 @@ impl AppState {
         certs::get_certificate,
         certs::lookup,
         certs::retire_key,
+        verify::register,
+        verify::verify,
+        verify::receipt_proof,
     ),
     components(schemas(error::Problem)),
     tags(
         (name = "tlog-tiles", description = "C2SP tlog-tiles read API"),
         (name = "log", description = "Entries and proofs"),
         (name = "certificates", description = "Electronic certificates: issuance, status, lookups"),
+        (name = "verifications", description = "No-proof verifications by departments: signed requests, answers, receipts"),
         (name = "operations", description = "Health, metrics and this document"),
     )
 )]
@@ -203,6 +219,9 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/certificates/{id}", get(certs::get_certificate))
         .route("/v1/certificates/{id}/status", post(certs::change_status))
         .route("/v1/keys/retire", post(certs::retire_key))
+        .route("/v1/keys", post(verify::register))
+        .route("/v1/verifications", post(verify::verify))
+        .route("/v1/receipts/{index}/proof", get(verify::receipt_proof))
         .fallback(|| async { error::ApiError::not_found() })
         .method_not_allowed_fallback(|| async { error::ApiError::new("method_not_allowed") })
         // Innermost first: the limits, then the problem+json mapping of their answers,

@@ -33,10 +33,12 @@
 //! integrity checking (recomputing the tree) is the verifier's.
 
 pub mod conformance;
+pub mod faulty;
 pub mod redb_store;
 
 use thiserror::Error;
 
+pub use faulty::Faulty;
 pub use redb_store::RedbStore;
 
 /// A side table kept beside the log. The store does not interpret keys or values.

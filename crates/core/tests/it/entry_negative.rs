@@ -171,16 +171,16 @@ fn unknown_body_field() {
         body_error(Entry::decode(&bytes)),
         Some(ShapeError::Unknown(7))
     );
-    // Field 14 appended to an AccessRecorded (fields 1–13 only): its map header is 0xad
-    // (13 fields) with consent present.
+    // Field 21 appended to an AccessRecorded (fields 1–20 only): its map header is 0xb4
+    // (20 fields) with consent present.
     let access = samples::access_with_consent();
     let mut bytes = Entry::AccessRecorded(access).encode().unwrap().into_bytes();
-    assert_eq!(bytes[2], 0xad);
-    bytes[2] = 0xae;
-    bytes.extend([0x0e, 0x00]);
+    assert_eq!(bytes[2], 0xb4);
+    bytes[2] = 0xb5;
+    bytes.extend([0x15, 0x00]);
     assert_eq!(
         body_error(Entry::decode(&bytes)),
-        Some(ShapeError::Unknown(14))
+        Some(ShapeError::Unknown(21))
     );
     // A negative key.
     let mut bytes = splice(2, 1, &[0xa5]);

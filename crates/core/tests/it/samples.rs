@@ -2,7 +2,7 @@
 
 use proofless_core::entry::{
     AccessRecorded, CertificateIssued, Decision, Entry, KeyAction, KeyEvent, PolicyPublished,
-    StatusChanged,
+    RequestSignature, StatusChanged,
 };
 
 /// An allowed access that consumed a consent.
@@ -23,6 +23,7 @@ pub(crate) fn access_with_consent() -> AccessRecorded {
         decision: Decision::Allow,
         reason: "ok".into(),
         request_digest: [9; 32],
+        request: RequestSignature::example(1),
     }
 }
 

@@ -4,14 +4,13 @@
 mod certs;
 
 use proofless_core::checkpoint::LedgerSigner;
-use proofless_core::entry::{AccessRecorded, Decision, EncodedEntry, Entry};
+use proofless_core::entry::{AccessRecorded, Decision, EncodedEntry, Entry, RequestSignature};
 use proofless_core::merkle::{self, MemoryTree};
 use proofless_core::tiles::{self, TileId};
 use proofless_ledger::PendingPut;
 use proofless_ledger::{AppendError, Log, LogConfig, OpenError, ReadError};
-use proofless_store::{Batch, Pairs, Put, PutMode, RedbStore, Store, StoreError, Table};
+use proofless_store::{Faulty, Put, PutMode, RedbStore, Store, Table};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 const ORIGIN: &str = "ledger.test.example/proofless/v1";
 
@@ -34,6 +33,7 @@ fn entry(i: u64) -> EncodedEntry {
         decision: Decision::Allow,
         reason: "ok".into(),
         request_digest: [i as u8; 32],
+        request: RequestSignature::example(i),
     })
     .encode()
     .unwrap()
@@ -256,62 +256,20 @@ async fn tiles_hold_the_tree_and_entries() {
     assert_eq!(parts[0], bytes[256].as_slice());
 }
 
-/// A store whose appends fail on demand: the log must fail closed and write nothing.
-struct Flaky {
-    inner: RedbStore,
-    fail: AtomicBool,
-}
-
-impl Store for Flaky {
-    fn size(&self) -> Result<u64, StoreError> {
-        self.inner.size()
-    }
-    fn hash_count(&self) -> Result<u64, StoreError> {
-        self.inner.hash_count()
-    }
-    fn append(&self, batch: Batch<'_>) -> Result<(), StoreError> {
-        if self.fail.load(Ordering::SeqCst) {
-            return Err(StoreError::Backend("injected failure".into()));
-        }
-        self.inner.append(batch)
-    }
-    fn entries(&self, s: u64, e: u64) -> Result<Vec<Vec<u8>>, StoreError> {
-        self.inner.entries(s, e)
-    }
-    fn hashes(&self, i: &[u64]) -> Result<Vec<[u8; 32]>, StoreError> {
-        self.inner.hashes(i)
-    }
-    fn checkpoint(&self) -> Result<Option<Vec<u8>>, StoreError> {
-        self.inner.checkpoint()
-    }
-    fn get(&self, t: Table, k: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-        self.inner.get(t, k)
-    }
-    fn scan(&self, t: Table, p: &[u8], a: Option<&[u8]>, l: usize) -> Result<Pairs, StoreError> {
-        self.inner.scan(t, p, a, l)
-    }
-    fn delete(&self, t: Table, k: &[u8]) -> Result<bool, StoreError> {
-        self.inner.delete(t, k)
-    }
-}
-
 #[tokio::test]
 async fn a_failed_commit_fails_every_writer_and_writes_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(Flaky {
-        inner: RedbStore::open(dir.path()).unwrap(),
-        fail: AtomicBool::new(false),
-    });
+    let store = Arc::new(Faulty::new(RedbStore::open(dir.path()).unwrap()));
     let log = Log::open(store.clone(), signer(), LogConfig::default()).unwrap();
     log.append(entry(0)).await.unwrap();
-    store.fail.store(true, Ordering::SeqCst);
+    store.set_failing(true);
     assert_eq!(
         log.append(entry(1)).await.unwrap_err(),
         AppendError::Unavailable
     );
     assert_eq!(log.latest().size, 1);
     assert_eq!(store.size().unwrap(), 1);
-    store.fail.store(false, Ordering::SeqCst);
+    store.set_failing(false);
     let a = log.append(entry(2)).await.unwrap();
     assert_eq!(
         a.index, 1,

@@ -21,10 +21,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use tower::ServiceExt;
 
-const NOW: u64 = 1_798_761_600_000;
-const MARRIAGE: &str = "11100000PL00000027901";
+pub(crate) const NOW: u64 = 1_798_761_600_000;
+pub(crate) const MARRIAGE: &str = "11100000PL00000027901";
 
-fn repo() -> PathBuf {
+pub(crate) fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
@@ -34,6 +34,19 @@ fn state() -> (AppState, tempfile::TempDir) {
     let signer =
         proofless_core::checkpoint::LedgerSigner::from_seed("ledger.test/log", [1; 32]).unwrap();
     let log = Arc::new(Log::open(store.clone(), signer, LogConfig::default()).unwrap());
+    let svc = Certificates::new(
+        log.clone(),
+        store,
+        Arc::new(catalog()),
+        anchor(),
+        PseudonymKey::new([9; 32]),
+        Arc::new(FixedClock::new(NOW)),
+    );
+    (AppState::new(log).with_certificates(Arc::new(svc)), dir)
+}
+
+/// The committed certificate type catalog.
+pub(crate) fn catalog() -> Catalog {
     let files: Vec<(String, String)> = std::fs::read_dir(repo().join("schemas/certificates"))
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -45,22 +58,16 @@ fn state() -> (AppState, tempfile::TempDir) {
             )
         })
         .collect();
-    let anchor = TrustAnchor::from_pem(
-        &std::fs::read(repo().join("keys-example/trust-anchor.crt.pem")).unwrap(),
-    )
-    .unwrap();
-    let svc = Certificates::new(
-        log.clone(),
-        store,
-        Arc::new(Catalog::load(&files).unwrap()),
-        anchor,
-        PseudonymKey::new([9; 32]),
-        Arc::new(FixedClock::new(NOW)),
-    );
-    (AppState::new(log).with_certificates(Arc::new(svc)), dir)
+    Catalog::load(&files).unwrap()
 }
 
-fn civil_affairs() -> (Issuer, Uscc) {
+/// The example deployment's trust anchor.
+pub(crate) fn anchor() -> TrustAnchor {
+    TrustAnchor::from_pem(&std::fs::read(repo().join("keys-example/trust-anchor.crt.pem")).unwrap())
+        .unwrap()
+}
+
+pub(crate) fn civil_affairs() -> (Issuer, Uscc) {
     let dir = repo().join("keys-example");
     let key = SigningKey::from_pkcs8_pem(
         &std::fs::read_to_string(dir.join("issuer-qingdao-civil-affairs.key.pem")).unwrap(),
@@ -71,11 +78,9 @@ fn civil_affairs() -> (Issuer, Uscc) {
         Position::Chain(0),
     )
     .unwrap();
-    let anchor =
-        TrustAnchor::from_pem(&std::fs::read(dir.join("trust-anchor.crt.pem")).unwrap()).unwrap();
     let p = pki::validate(
         std::slice::from_ref(&der),
-        &anchor,
+        &anchor(),
         proofless_core::keys::Role::Issuer,
         (NOW / 1000) as i64,
     )
@@ -83,7 +88,7 @@ fn civil_affairs() -> (Issuer, Uscc) {
     (Issuer::new(key, vec![der]), p.organisation().unwrap())
 }
 
-fn draft(uscc: Uscc, holder: HolderCode, sex: &str) -> Draft {
+pub(crate) fn draft(uscc: Uscc, holder: HolderCode, sex: &str) -> Draft {
     let t = |s: &str| FieldValue::Text(s.to_owned());
     Draft {
         id: CertificateId::new(TypeCode::parse(MARRIAGE).unwrap(), uscc, "2024100001", 1).unwrap(),
@@ -139,7 +144,7 @@ async fn send(
 }
 
 /// A checked 公民身份号码 as a holder code.
-fn citizen() -> HolderCode {
+pub(crate) fn citizen() -> HolderCode {
     let id = CitizenId::from_parts("370202", (1990, 1, 1), 123).unwrap();
     HolderCode::parse("111", id.as_str()).unwrap()
 }

@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod certs;
+mod verify;
 
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
@@ -307,6 +308,13 @@ async fn committed_openapi_is_current_and_covers_every_route() {
             "/v1/certificates/x/status",
         ),
         ("/v1/keys/retire", Method::POST, "/v1/keys/retire"),
+        ("/v1/keys", Method::POST, "/v1/keys"),
+        ("/v1/verifications", Method::POST, "/v1/verifications"),
+        (
+            "/v1/receipts/{index}/proof",
+            Method::GET,
+            "/v1/receipts/0/proof",
+        ),
     ] {
         assert!(
             doc["paths"].get(path).is_some(),
@@ -320,7 +328,7 @@ async fn committed_openapi_is_current_and_covers_every_route() {
     }
     assert_eq!(
         doc["paths"].as_object().unwrap().len(),
-        13,
+        16,
         "a documented route is not probed here"
     );
 }
