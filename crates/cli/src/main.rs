@@ -7,9 +7,11 @@ mod demo;
 mod democmd;
 mod import;
 mod keys;
+mod load;
 mod logcmd;
 mod policycmd;
 mod serve;
+mod verifycmd;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -49,6 +51,16 @@ enum Command {
     DemoData(democmd::DemoArgs),
     /// Bulk-import signed certificates (JSONL or CSV) into a data directory, resumably.
     Import(import::ImportArgs),
+    /// As a department: send a signed verification request and save the answer.
+    Verify(verifycmd::VerifyArgs),
+    /// Work with verification receipts offline.
+    Receipt {
+        #[command(subcommand)]
+        command: ReceiptCommand,
+    },
+    /// Verification load generator: signed requests against a running server, with
+    /// throughput, latency percentiles and Ed25519 limits measured in the same run.
+    Load(load::LoadArgs),
     /// Print the OpenAPI 3.1 document (the content of docs/openapi.json).
     Openapi,
     /// Work with the no-proof scenario rules.
@@ -125,6 +137,14 @@ enum StoreCommand {
 }
 
 #[derive(Debug, Subcommand)]
+enum ReceiptCommand {
+    /// Verify a saved answer and its receipt with only the ledger's key and the trust
+    /// anchor: receipt signature, answer and request digests, access entry, tlog-proof,
+    /// and every disclosed item against its issuer.
+    Verify(verifycmd::ReceiptVerifyArgs),
+}
+
+#[derive(Debug, Subcommand)]
 enum BenchCommand {
     /// Append load on the log core (durable group commit on redb), with raw limits.
     Log(bench::LogBenchArgs),
@@ -154,6 +174,11 @@ fn main() -> ExitCode {
             StoreCommand::Usage { data } => store_usage(&data),
             StoreCommand::Compact { data } => store_compact(&data),
         },
+        Command::Verify(args) => verifycmd::verify(args),
+        Command::Receipt { command } => match command {
+            ReceiptCommand::Verify(args) => verifycmd::receipt_verify(args),
+        },
+        Command::Load(args) => load::run(args),
         Command::Openapi => {
             print!("{}", proofless_server::openapi_json());
             Ok(())

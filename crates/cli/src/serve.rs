@@ -42,6 +42,10 @@ pub(crate) struct ServeArgs {
     /// Log format on stderr.
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
+    /// How long (ms) a small group commit may wait for more entries: fewer, larger
+    /// commits under load, for up to this much latency. 0 commits at once.
+    #[arg(long, default_value_t = 0)]
+    commit_linger_ms: u64,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -295,7 +299,11 @@ pub(crate) fn run(args: ServeArgs) -> Result<()> {
         .build()
         .context("starting the async runtime")?;
     rt.block_on(async move {
-        let opened = open_ledger(&file, data, LogConfig::default()).await?;
+        let log_config = LogConfig {
+            linger: std::time::Duration::from_millis(args.commit_linger_ms),
+            ..LogConfig::default()
+        };
+        let opened = open_ledger(&file, data, log_config).await?;
         if args.sample_holders > 0 {
             load_sample(&opened, &args.sample_keys, args.sample_holders).await?;
         }

@@ -218,6 +218,16 @@ pub struct Held {
     pub holder: Pseudonym,
     /// `valid`, `suspended`, `revoked`, `superseded` or `expired` (today).
     pub status: &'static str,
+    /// The decoded entry, so that a disclosure does not read and decode it again.
+    issued: Arc<IssuedParts>,
+}
+
+/// What a `CertificateIssued` entry holds, decoded once.
+#[derive(Debug)]
+struct IssuedParts {
+    security_object: Vec<u8>,
+    object: proofless_core::cert::SecurityObject,
+    issuer_key: [u8; 32],
 }
 
 /// A certificate's signed security object and its opened items.
@@ -1143,19 +1153,42 @@ impl Certificates {
     /// without its inclusion proof: identifier, type, issuer, holder pseudonym and the
     /// status with expiry applied today.
     pub fn held(&self, issued: u64) -> Result<Held, CertificateError> {
-        let (rec, _, certificate_id) = self.record_at(issued)?;
+        let corrupt = |what| store_err(StoreError::Corrupt(what));
+        let raw = self
+            .store
+            .get(Table::Status, &issued.to_be_bytes())
+            .map_err(store_err)?
+            .ok_or_else(|| corrupt("status record missing"))?;
+        let (rec, _) = StatusRecord::decode(&raw).map_err(store_err)?;
+        let entry = self
+            .store
+            .entries(issued, issued + 1)
+            .map_err(store_err)?
+            .pop()
+            .ok_or_else(|| corrupt("issued entry missing"))?;
+        let Ok(Entry::CertificateIssued(ci)) = Entry::decode(&entry) else {
+            return Err(corrupt("status record of a non-certificate entry"));
+        };
+        let so = SignedSecurityObject::parse(&ci.security_object)
+            .map_err(|_| corrupt("security object"))?;
         let today = china_date(self.clock.now_millis());
         let status = match rec.status {
             Status::Valid if rec.valid_until.as_deref().is_some_and(|u| *u < *today) => "expired",
             s => s.name(),
         };
+        let object = so.object().clone();
         Ok(Held {
             issued_index: issued,
-            certificate_id,
-            type_code: rec.type_code,
-            issuer: rec.issuer,
-            holder: rec.holder,
+            certificate_id: object.certificate_id.clone(),
+            type_code: object.type_code.clone(),
+            issuer: object.issuer.clone(),
+            holder: ci.holder,
             status,
+            issued: Arc::new(IssuedParts {
+                security_object: ci.security_object,
+                object,
+                issuer_key: ci.issuer_key,
+            }),
         })
     }
 
@@ -1190,24 +1223,14 @@ impl Certificates {
     }
 
     /// The issuer's COSE_Sign1 (log form), the signing key's id and every item (holder
-    /// item first) of the certificate issued at `issued`, opened with the holder's key.
+    /// item first) of a certificate, opened with the holder's key.
     /// [`CertificateError::NotFound`] when the holder's data was erased.
-    pub fn disclosure(&self, issued: u64) -> Result<Disclosure, CertificateError> {
+    pub fn disclosure(&self, held: &Held) -> Result<Disclosure, CertificateError> {
         let corrupt = |what| store_err(StoreError::Corrupt(what));
-        let entry = self
-            .store
-            .entries(issued, issued + 1)
-            .map_err(store_err)?
-            .pop()
-            .ok_or(CertificateError::NotFound)?;
-        let Ok(Entry::CertificateIssued(ci)) = Entry::decode(&entry) else {
-            return Err(corrupt("not a certificate entry"));
-        };
-        let so = SignedSecurityObject::parse(&ci.security_object)
-            .map_err(|_| corrupt("security object"))?;
+        let parts = &held.issued;
         let Some(key) = self
             .store
-            .get(Table::HolderKeys, &ci.holder)
+            .get(Table::HolderKeys, &held.holder)
             .map_err(store_err)?
         else {
             return Err(CertificateError::NotFound);
@@ -1215,17 +1238,17 @@ impl Certificates {
         let key: [u8; 32] = key.try_into().map_err(|_| corrupt("holder key"))?;
         let sealed = self
             .store
-            .get(Table::Payloads, &issued.to_be_bytes())
+            .get(Table::Payloads, &held.issued_index.to_be_bytes())
             .map_err(store_err)?
             .ok_or(CertificateError::NotFound)?;
-        let plain = vault::open(&key, so.object().certificate_id.as_bytes(), &sealed)
+        let plain = vault::open(&key, held.certificate_id.as_bytes(), &sealed)
             .map_err(|_| corrupt("payload does not open"))?;
-        let names: Vec<String> = so.object().digests.keys().cloned().collect();
+        let names: Vec<String> = parts.object.digests.keys().cloned().collect();
         let items = decode_payload(&plain, &names)?;
         Ok(Disclosure {
-            security_object: ci.security_object,
-            object: so.object().clone(),
-            issuer_key: ci.issuer_key,
+            security_object: parts.security_object.clone(),
+            object: parts.object.clone(),
+            issuer_key: parts.issuer_key,
             items,
         })
     }

@@ -766,7 +766,7 @@ impl Verifications {
         }
         let valid = chosen.as_ref().is_some_and(|c| c.status == "valid");
         let items = match (&chosen, valid) {
-            (Some(c), true) => match self.certs.disclosure(c.issued_index) {
+            (Some(c), true) => match self.certs.disclosure(c) {
                 Ok(d) => Some(d),
                 // Erased: the holder's data is gone; nothing can be answered from it.
                 Err(CertificateError::NotFound) => {

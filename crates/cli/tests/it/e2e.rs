@@ -232,3 +232,169 @@ fn readme_run_command_serves_sample_certificates() {
     );
     assert!(ok, "{text}");
 }
+
+/// A department's verification end to end with the real binary: `proofless verify`
+/// signs and sends it, `proofless receipt verify` checks the saved answer offline (and
+/// refuses a tampered copy); the load generator runs against the same server.
+#[test]
+fn verify_a_citizen_and_check_the_receipt_offline() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let root = crate::repo_root();
+    let keys = root.join("keys-example");
+    let server = Server::start_with(&[
+        "serve",
+        "--config",
+        root.join("keys-example/proofless.toml").to_str().unwrap(),
+        "--data",
+        data.to_str().unwrap(),
+        "--listen",
+        "127.0.0.1:0",
+        "--sample-holders",
+        "20",
+        "--sample-keys",
+        keys.to_str().unwrap(),
+    ]);
+    // A citizen of the sample.
+    let sample = std::fs::read_to_string(data.join("sample.jsonl")).unwrap();
+    let holder = sample
+        .lines()
+        .filter_map(|l| {
+            serde_json::from_str::<proofless_client::certificate::CertificateFile>(l).ok()
+        })
+        .filter_map(|f| {
+            let anchor = proofless_core::pki::TrustAnchor::from_pem(
+                &std::fs::read(keys.join("trust-anchor.crt.pem")).unwrap(),
+            )
+            .unwrap();
+            let c = proofless_client::certificate::verify_certificate(&f, &anchor, None).ok()?;
+            match c.holder() {
+                Some(proofless_core::cert::FieldValue::Text(h)) => {
+                    h.strip_prefix("111:").map(str::to_owned)
+                }
+                _ => None,
+            }
+        })
+        .next()
+        .expect("a citizen in the sample");
+    let request = |scenario: &str| {
+        serde_json::json!({
+            "scenario": scenario,
+            "purpose": "公共租赁住房资格年度复核",
+            "case_number": "GZFFH-2027-000001",
+            "salt": "MDEyMzQ1Njc4OWFiY2RlZg==",
+            "holder": {"type": "111", "code": holder},
+            "certificates": [
+                {"type_code": "11100000MB03271699001", "predicates": [{"name": "holds_valid"}]}
+            ],
+        })
+        .to_string()
+    };
+    let send = |name: &str, body: String| {
+        let req = dir.path().join(format!("{name}.request.json"));
+        let resp = dir.path().join(format!("{name}.response.json"));
+        std::fs::write(&req, body).unwrap();
+        let out = run(&[
+            "verify",
+            "--url",
+            &server.url,
+            "--key",
+            keys.join("department-qingdao-housing.key.pem")
+                .to_str()
+                .unwrap(),
+            "--certificate",
+            keys.join("department-qingdao-housing.crt.pem")
+                .to_str()
+                .unwrap(),
+            "--request",
+            req.to_str().unwrap(),
+            "--out",
+            resp.to_str().unwrap(),
+        ]);
+        (out, req, resp)
+    };
+    let check = |resp: &Path, req: &Path| {
+        run(&[
+            "receipt",
+            "verify",
+            "--response",
+            resp.to_str().unwrap(),
+            "--request",
+            req.to_str().unwrap(),
+            "--ledger-vkey",
+            keys.join("ledger.vkey").to_str().unwrap(),
+            "--trust-anchor",
+            keys.join("trust-anchor.crt.pem").to_str().unwrap(),
+            "--require-proof",
+        ])
+    };
+
+    let (out, req, resp) = send("allowed", request("QD-GZFFH-001"));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = check(&resp, &req);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("ok: Allow recorded at index"), "{text}");
+
+    // One byte of the saved answer changed: refused.
+    let mut bytes = std::fs::read(&resp).unwrap();
+    let at = bytes
+        .windows(5)
+        .position(|w| w == b"false" || w == b"true,")
+        .unwrap_or(40);
+    bytes[at] ^= 0x01;
+    let tampered = dir.path().join("tampered.json");
+    std::fs::write(&tampered, &bytes).unwrap();
+    assert!(!check(&tampered, &req).status.success());
+    // Another request body: refused.
+    assert!(
+        !check(&resp, &dir.path().join("tampered.json"))
+            .status
+            .success()
+    );
+
+    // A denial is recorded and receipted too.
+    let (out, req, resp) = send("denied", request("QD-NONE-001"));
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("unknown_scenario"));
+    let out = check(&resp, &req);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("ok: Deny"));
+
+    // The load generator, briefly.
+    let out = run(&[
+        "load",
+        "--url",
+        &server.url,
+        "--input",
+        data.join("sample.jsonl").to_str().unwrap(),
+        "--keys",
+        keys.to_str().unwrap(),
+        "--concurrency",
+        "4",
+        "--requests",
+        "400",
+        "--warmup",
+        "40",
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("400 answered 200"), "{text}");
+    assert!(text.contains("verify_strict/s per core"), "{text}");
+}

@@ -114,3 +114,38 @@ fn schema_refuses_what_the_decoder_refuses() {
         assert!(validate(&bytes).is_err(), "entry.cddl accepts {what}");
     }
 }
+
+const RECEIPT_CDDL: &str = include_str!("../../../../schemas/cddl/receipt.cddl");
+
+#[test]
+fn receipt_payload_matches_its_schema() {
+    use proofless_core::entry::Decision;
+    use proofless_core::receipt::Receipt;
+    for decision in [Decision::Allow, Decision::Deny] {
+        let r = Receipt {
+            origin: "ledger.qingdao.example/proofless/v1".into(),
+            request_digest: [1; 32],
+            answer_digest: [2; 32],
+            index: 1_234_567,
+            time: 1_798_761_600_000,
+            decision,
+        };
+        ::cddl::validate_cbor_from_slice(RECEIPT_CDDL, &r.encode(), None)
+            .unwrap_or_else(|e| panic!("receipt.cddl: {e}"));
+    }
+    // A decision of 2 is refused by both the schema and the decoder.
+    let mut bad = Receipt {
+        origin: "o".into(),
+        request_digest: [1; 32],
+        answer_digest: [2; 32],
+        index: 0,
+        time: 0,
+        decision: Decision::Allow,
+    }
+    .encode();
+    let last = bad.len() - 1;
+    assert_eq!(bad[last], 0x01);
+    bad[last] = 0x02;
+    assert!(::cddl::validate_cbor_from_slice(RECEIPT_CDDL, &bad, None).is_err());
+    assert!(Receipt::decode(&bad).is_err());
+}

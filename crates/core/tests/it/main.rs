@@ -13,4 +13,5 @@ mod ids;
 mod merkle_vectors;
 mod pki;
 mod policy;
+mod receipt;
 mod samples;
