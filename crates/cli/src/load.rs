@@ -1,17 +1,22 @@
 //! `proofless load`: the verification load generator.
 //!
-//! It reads the holders of a `proofless demo-data` file (the same file the server
-//! imported), registers the department's key, and runs `--concurrency` closed-loop
-//! workers, each on its own keep-alive connection, for `--duration` seconds after a
-//! warm-up. Every request is a real one: freshly signed (RFC 9421, new nonce, new body
-//! salt), under the committed statutory scenario `QD-GZFFH-001` (公共租赁住房资格年度复核):
-//! a claim on the 居民身份证's name, `currently_valid`, `holds_valid` on the
-//! 不动产权证书 and `marital_status_is` on the 结婚证. The server checks the signature,
-//! evaluates the rule, reads and opens the certificates, appends the `AccessRecorded`
-//! entry durably and signs the receipt (with the tlog-proof unless `--promise`).
+//! It reads the citizens of a `proofless demo-data` file (the same file the server
+//! imported, e.g. `data/sample.jsonl`), registers the department's key, signs every request
+//! first (as wrk-style generators prepare theirs, so that the generator's signing does not
+//! compete with the server for the machine's two cores), then sends them over
+//! `--concurrency` keep-alive HTTP/1.1 connections, closed loop, one request in flight per
+//! connection. Each request is a real one: its own RFC 9421 signature and nonce, its own
+//! random body salt, under the committed statutory scenario `QD-GZFFH-001`
+//! (公共租赁住房资格年度复核): by default a claim on the 居民身份证's name and
+//! `currently_valid`, `holds_valid` on the 不动产权证书 and `marital_status_is` on the
+//! 结婚证; with `--single`, only `holds_valid` on the 不动产权证书 (the 无房 check). The
+//! server checks the signature, evaluates the rule, reads (and for claims opens) the
+//! certificates, appends the `AccessRecorded` entry durably and signs the receipt, with the
+//! tlog-proof unless `--promise`.
 //!
-//! It reports throughput and latency percentiles beside Ed25519 sign/s and verify/s
-//! measured on this machine in the same run.
+//! It reports throughput over the measured requests (after `--warmup` unmeasured ones) and
+//! latency percentiles, beside Ed25519 sign/s and verify/s measured on this machine in the
+//! same run.
 
 use crate::bench::{ed25519_rates, percentile};
 use anyhow::{Context, Result, bail};
