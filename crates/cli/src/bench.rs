@@ -75,6 +75,7 @@ fn sample_entry(run: u64, writer: u64, n: u64) -> Result<EncodedEntry> {
         reason: "ok".into(),
         request_digest: digest,
         request: RequestSignature::example(n),
+        holder: None,
     })
     .encode()?)
 }

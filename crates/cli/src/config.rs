@@ -36,6 +36,10 @@ pub(crate) struct FileConfig {
     /// Directory of no-proof scenario rules; when set, the rule set is linted at start
     /// and published into the log whenever it changed.
     pub(crate) scenarios: Option<PathBuf>,
+    /// The host (and port) departments and channels address this ledger by, e.g.
+    /// `ledger.qingdao.example`: signed requests for any other `@authority` are refused.
+    /// Unset: any authority is accepted (the signature still covers it).
+    pub(crate) authority: Option<String>,
     /// The deployment secret that keys holder pseudonyms (32 bytes, hex); default
     /// `<data>/pseudonym.key`, generated on first start.
     pub(crate) pseudonym_key: Option<PathBuf>,

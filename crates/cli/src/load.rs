@@ -118,12 +118,11 @@ fn holders(path: &PathBuf) -> Result<Vec<Holder>> {
 }
 
 fn body(h: &Holder, n: u64, promise: bool, single: bool) -> Vec<u8> {
+    // Random: the body digest is logged and must not be guessable. A machine without a
+    // random source must not send requests at all.
     let mut salt = [0u8; 16];
-    salt[..8].copy_from_slice(&n.to_be_bytes());
-    // The rest random: the body digest is logged and must not be guessable.
-    let mut r = [0u8; 8];
-    let _ = getrandom::fill(&mut r);
-    salt[8..].copy_from_slice(&r);
+    #[allow(clippy::expect_used)]
+    getrandom::fill(&mut salt).expect("the operating system's random source works");
     let mut id_card = serde_json::json!({
         "type_code": ID_CARD,
         "predicates": [{"name": "currently_valid"}],

@@ -221,14 +221,17 @@ pub(crate) async fn open_ledger(
             scenarios = rules.len(),
             "scenario rules in force"
         );
-        verifications = Some(Arc::new(Verifications::new(
-            log.clone(),
-            certs.clone(),
-            Arc::new(rules),
-            version,
-            signer,
-            Arc::new(SystemClock),
-        )));
+        verifications = Some(Arc::new(
+            Verifications::new(
+                log.clone(),
+                certs.clone(),
+                Arc::new(rules),
+                version,
+                signer,
+                Arc::new(SystemClock),
+            )
+            .with_authority(file.authority.clone()),
+        ));
     }
     Ok(Opened {
         log,

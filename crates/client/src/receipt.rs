@@ -66,8 +66,8 @@ struct Envelope<'a> {
     _title: Option<String>,
     #[serde(default, rename = "status")]
     _status: Option<u16>,
-    #[serde(default, rename = "code")]
-    _code: Option<String>,
+    #[serde(default)]
+    code: Option<String>,
     #[serde(default, rename = "detail")]
     _detail: Option<String>,
 }
@@ -83,6 +83,7 @@ struct ReceiptJson {
 #[derive(Deserialize)]
 struct AnswerJson {
     decision: String,
+    reason: String,
     access_index: u64,
     access_entry: String,
     time: u64,
@@ -149,6 +150,13 @@ pub fn verify_receipt(
         "deny" => Decision::Deny,
         _ => return Err(ReceiptCheckError::Entry("unknown decision")),
     };
+    // A denial's problem `code` is outside the signed answer: it must repeat the signed
+    // `reason`, or a changed code would go unnoticed.
+    if env.code.as_ref().is_some_and(|c| *c != answer.reason) {
+        return Err(ReceiptCheckError::Entry(
+            "problem code differs from the signed reason",
+        ));
+    }
     if answer.access_index != receipt.index {
         return Err(ReceiptCheckError::Entry("index"));
     }
@@ -157,6 +165,9 @@ pub fn verify_receipt(
     }
     if access.time != receipt.time || answer.time != receipt.time {
         return Err(ReceiptCheckError::Entry("time"));
+    }
+    if access.reason != answer.reason {
+        return Err(ReceiptCheckError::Entry("reason"));
     }
     if access.request_digest != receipt.request_digest {
         return Err(ReceiptCheckError::Entry("request digest"));

@@ -34,6 +34,10 @@ pub enum EntryKind {
     PolicyPublished,
     /// A principal's certificate registered or retired.
     KeyEvent,
+    /// A holder's one-time consent, granted through a channel.
+    ConsentGranted,
+    /// A consent revoked before use.
+    ConsentRevoked,
     /// One verification decision, allow or deny.
     AccessRecorded,
 }
@@ -41,14 +45,14 @@ pub enum EntryKind {
 impl EntryKind {
     /// The wire number of the kind.
     ///
-    /// Numbers 5 and 6 are reserved for `ConsentGranted` and `ConsentRevoked` (DESIGN.md
-    /// §4); until their layouts are defined they decode as unknown kinds.
     pub const fn code(self) -> u64 {
         match self {
             Self::CertificateIssued => 1,
             Self::StatusChanged => 2,
             Self::PolicyPublished => 3,
             Self::KeyEvent => 4,
+            Self::ConsentGranted => 5,
+            Self::ConsentRevoked => 6,
             Self::AccessRecorded => 7,
         }
     }
@@ -60,6 +64,8 @@ impl EntryKind {
             2 => Some(Self::StatusChanged),
             3 => Some(Self::PolicyPublished),
             4 => Some(Self::KeyEvent),
+            5 => Some(Self::ConsentGranted),
+            6 => Some(Self::ConsentRevoked),
             7 => Some(Self::AccessRecorded),
             _ => None,
         }
@@ -72,6 +78,8 @@ impl EntryKind {
             Self::StatusChanged => "status_changed",
             Self::PolicyPublished => "policy_published",
             Self::KeyEvent => "key_event",
+            Self::ConsentGranted => "consent_granted",
+            Self::ConsentRevoked => "consent_revoked",
             Self::AccessRecorded => "access_recorded",
         }
     }
@@ -199,6 +207,54 @@ pub struct AccessRecorded {
     /// What an auditor needs to re-verify the department's RFC 9421 signature on the
     /// request (non-repudiation); none of it is personal data.
     pub request: RequestSignature,
+    /// The pseudonym of the holder the request was about, once resolved (absent when the
+    /// request was refused before, or named no existing holder): the holder's access
+    /// history is built from it.
+    pub holder: Option<[u8; 32]>,
+}
+
+/// A holder's one-time consent (DESIGN.md §4 `ConsentGranted`), granted through an
+/// accredited channel, whose RFC 9421 signature on the grant request it keeps.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsentGranted {
+    /// When it was granted.
+    pub time: Millis,
+    /// The channel's 统一社会信用代码.
+    pub channel: String,
+    /// The holder's pseudonym.
+    pub holder: [u8; 32],
+    /// The scenario code.
+    pub scenario: String,
+    /// The rule set version in force.
+    pub policy_version: u64,
+    /// The one department allowed to use it, if the holder named one.
+    pub department: Option<String>,
+    /// What may be asked, as `<type>/disclose/<field>`, `<type>/claim/<field>` and
+    /// `<type>/predicate/<name>` (names only).
+    pub scope: Vec<String>,
+    /// Last moment of validity.
+    pub expires: Millis,
+    /// SHA-256 of the consent code (the code itself is a bearer secret).
+    pub consent: [u8; 32],
+    /// SHA-256 of the channel's request body.
+    pub request_digest: [u8; 32],
+    /// The channel's signed request.
+    pub request: RequestSignature,
+}
+
+/// A consent revoked before it was used (DESIGN.md §4 `ConsentRevoked`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsentRevoked {
+    /// When it was revoked.
+    pub time: Millis,
+    /// The channel's 统一社会信用代码.
+    pub channel: String,
+    /// SHA-256 of the consent code.
+    pub consent: [u8; 32],
+    /// SHA-256 of the channel's request body.
+    pub request_digest: [u8; 32],
+    /// The channel's signed request.
+    pub request: RequestSignature,
 }
 
 /// The covered parts of a department's signed request, as the server received them
@@ -261,6 +317,10 @@ pub enum Entry {
     PolicyPublished(PolicyPublished),
     /// See [`KeyEvent`].
     KeyEvent(KeyEvent),
+    /// See [`ConsentGranted`].
+    ConsentGranted(ConsentGranted),
+    /// See [`ConsentRevoked`].
+    ConsentRevoked(ConsentRevoked),
     /// See [`AccessRecorded`].
     AccessRecorded(AccessRecorded),
 }
@@ -307,6 +367,8 @@ impl Entry {
             Self::StatusChanged(_) => EntryKind::StatusChanged,
             Self::PolicyPublished(_) => EntryKind::PolicyPublished,
             Self::KeyEvent(_) => EntryKind::KeyEvent,
+            Self::ConsentGranted(_) => EntryKind::ConsentGranted,
+            Self::ConsentRevoked(_) => EntryKind::ConsentRevoked,
             Self::AccessRecorded(_) => EntryKind::AccessRecorded,
         }
     }
@@ -365,34 +427,54 @@ impl Entry {
                 .insert_opt(5, e.certificate.as_deref().map(cbor::bytes))
                 .insert_opt(6, e.organisation.as_deref().map(cbor::text))
                 .build(),
-            Self::AccessRecorded(a) => MapBuilder::new()
-                .insert(1, cbor::uint(a.time))
-                .insert(2, cbor::text(&a.department))
-                .insert(3, cbor::text(&a.operator))
-                .insert(4, cbor::text(&a.scenario))
-                .insert(5, cbor::uint(a.policy_version))
-                .insert(6, cbor::text(&a.purpose))
-                .insert(7, cbor::text(&a.case_number))
-                .insert_opt(8, a.consent.as_ref().map(|c| cbor::bytes(c)))
-                .insert(9, cbor::text_array(&a.certificates))
-                .insert(10, cbor::text_array(&a.fields))
-                .insert(
-                    11,
-                    cbor::uint(match a.decision {
-                        Decision::Deny => 0,
-                        Decision::Allow => 1,
-                    }),
-                )
-                .insert(12, cbor::text(&a.reason))
-                .insert(13, cbor::bytes(&a.request_digest))
-                .insert(14, cbor::bytes(&a.request.key_id))
-                .insert(15, cbor::text(&a.request.method))
-                .insert(16, cbor::text(&a.request.path))
-                .insert(17, cbor::text(&a.request.authority))
-                .insert(18, cbor::text(&a.request.content_digest))
-                .insert(19, cbor::text(&a.request.params))
-                .insert(20, cbor::bytes(&a.request.signature))
-                .build(),
+            Self::AccessRecorded(a) => {
+                let m = MapBuilder::new()
+                    .insert(1, cbor::uint(a.time))
+                    .insert(2, cbor::text(&a.department))
+                    .insert(3, cbor::text(&a.operator))
+                    .insert(4, cbor::text(&a.scenario))
+                    .insert(5, cbor::uint(a.policy_version))
+                    .insert(6, cbor::text(&a.purpose))
+                    .insert(7, cbor::text(&a.case_number))
+                    .insert_opt(8, a.consent.as_ref().map(|c| cbor::bytes(c)))
+                    .insert(9, cbor::text_array(&a.certificates))
+                    .insert(10, cbor::text_array(&a.fields))
+                    .insert(
+                        11,
+                        cbor::uint(match a.decision {
+                            Decision::Deny => 0,
+                            Decision::Allow => 1,
+                        }),
+                    )
+                    .insert(12, cbor::text(&a.reason))
+                    .insert(13, cbor::bytes(&a.request_digest));
+                request_fields(m, 14, &a.request)
+                    .insert_opt(21, a.holder.as_ref().map(|h| cbor::bytes(h)))
+                    .build()
+            }
+
+            Self::ConsentGranted(c) => {
+                let m = MapBuilder::new()
+                    .insert(1, cbor::uint(c.time))
+                    .insert(2, cbor::text(&c.channel))
+                    .insert(3, cbor::bytes(&c.holder))
+                    .insert(4, cbor::text(&c.scenario))
+                    .insert(5, cbor::uint(c.policy_version))
+                    .insert_opt(6, c.department.as_deref().map(cbor::text))
+                    .insert(7, cbor::text_array(&c.scope))
+                    .insert(8, cbor::uint(c.expires))
+                    .insert(9, cbor::bytes(&c.consent))
+                    .insert(10, cbor::bytes(&c.request_digest));
+                request_fields(m, 11, &c.request).build()
+            }
+            Self::ConsentRevoked(c) => {
+                let m = MapBuilder::new()
+                    .insert(1, cbor::uint(c.time))
+                    .insert(2, cbor::text(&c.channel))
+                    .insert(3, cbor::bytes(&c.consent))
+                    .insert(4, cbor::bytes(&c.request_digest));
+                request_fields(m, 5, &c.request).build()
+            }
         };
         let value = Value::Array(vec![cbor::uint(self.kind().code()), body]);
         let bytes = cbor::encode(&value);
@@ -434,6 +516,12 @@ impl Entry {
                 Self::PolicyPublished(decode_policy(&mut m).map_err(wrap)?)
             }
             EntryKind::KeyEvent => Self::KeyEvent(decode_key_event(&mut m).map_err(wrap)?),
+            EntryKind::ConsentGranted => {
+                Self::ConsentGranted(decode_granted(&mut m).map_err(wrap)?)
+            }
+            EntryKind::ConsentRevoked => {
+                Self::ConsentRevoked(decode_revoked(&mut m).map_err(wrap)?)
+            }
             EntryKind::AccessRecorded => Self::AccessRecorded(decode_access(&mut m).map_err(wrap)?),
         };
         m.finish().map_err(wrap)?;
@@ -567,18 +655,60 @@ fn decode_access(m: &mut MapReader) -> Result<AccessRecorded, ShapeError> {
         },
         reason: m.text(12, MAX_SHORT_TEXT)?,
         request_digest: m.digest(13)?,
-        request: RequestSignature {
-            key_id: m.digest(14)?,
-            method: m.text(15, 16)?,
-            path: m.text(16, MAX_SHORT_TEXT)?,
-            authority: m.text(17, MAX_SHORT_TEXT)?,
-            content_digest: m.text(18, MAX_SHORT_TEXT)?,
-            params: m.text(19, MAX_SIGNATURE_PARAMS)?,
-            signature: m
-                .bytes(20, 64)?
-                .try_into()
-                .map_err(|_| ShapeError::Invalid(20))?,
-        },
+        request: decode_request(m, 14)?,
+        holder: m.digest_opt(21)?,
+    })
+}
+
+/// The seven fields of a [`RequestSignature`], at keys `first`..`first + 6`.
+fn request_fields(m: MapBuilder, first: u64, r: &RequestSignature) -> MapBuilder {
+    m.insert(first, cbor::bytes(&r.key_id))
+        .insert(first + 1, cbor::text(&r.method))
+        .insert(first + 2, cbor::text(&r.path))
+        .insert(first + 3, cbor::text(&r.authority))
+        .insert(first + 4, cbor::text(&r.content_digest))
+        .insert(first + 5, cbor::text(&r.params))
+        .insert(first + 6, cbor::bytes(&r.signature))
+}
+
+fn decode_request(m: &mut MapReader, first: u64) -> Result<RequestSignature, ShapeError> {
+    Ok(RequestSignature {
+        key_id: m.digest(first)?,
+        method: m.text(first + 1, 16)?,
+        path: m.text(first + 2, MAX_SHORT_TEXT)?,
+        authority: m.text(first + 3, MAX_SHORT_TEXT)?,
+        content_digest: m.text(first + 4, MAX_SHORT_TEXT)?,
+        params: m.text(first + 5, MAX_SIGNATURE_PARAMS)?,
+        signature: m
+            .bytes(first + 6, 64)?
+            .try_into()
+            .map_err(|_| ShapeError::Invalid(first + 6))?,
+    })
+}
+
+fn decode_granted(m: &mut MapReader) -> Result<ConsentGranted, ShapeError> {
+    Ok(ConsentGranted {
+        time: m.uint(1)?,
+        channel: m.text(2, MAX_SHORT_TEXT)?,
+        holder: m.digest(3)?,
+        scenario: m.text(4, MAX_SHORT_TEXT)?,
+        policy_version: m.uint(5)?,
+        department: m.text_opt(6, MAX_SHORT_TEXT)?,
+        scope: m.text_array(7, MAX_LIST_ITEMS, MAX_SHORT_TEXT)?,
+        expires: m.uint(8)?,
+        consent: m.digest(9)?,
+        request_digest: m.digest(10)?,
+        request: decode_request(m, 11)?,
+    })
+}
+
+fn decode_revoked(m: &mut MapReader) -> Result<ConsentRevoked, ShapeError> {
+    Ok(ConsentRevoked {
+        time: m.uint(1)?,
+        channel: m.text(2, MAX_SHORT_TEXT)?,
+        consent: m.digest(3)?,
+        request_digest: m.digest(4)?,
+        request: decode_request(m, 5)?,
     })
 }
 
@@ -640,6 +770,7 @@ mod tests {
             reason: "ok".into(),
             request_digest: [9; 32],
             request: RequestSignature::example(1),
+            holder: Some([6; 32]),
         }
     }
 
@@ -670,8 +801,8 @@ mod tests {
             .unwrap()
             .into_bytes();
         // [kind, body]: the kind is the second byte.
-        bytes[1] = 0x05;
-        assert_eq!(Entry::decode(&bytes), Err(EntryError::UnknownKind(5)));
+        bytes[1] = 0x08;
+        assert_eq!(Entry::decode(&bytes), Err(EntryError::UnknownKind(8)));
 
         let body = MapBuilder::new().insert(1, cbor::uint(1)).build();
         let v = Value::Array(vec![cbor::uint(4), body]);

@@ -38,6 +38,7 @@ fn entry(n: u64) -> EncodedEntry {
         reason: "ok".into(),
         request_digest: d,
         request: RequestSignature::example(n),
+        holder: None,
     })
     .encode()
     .unwrap()

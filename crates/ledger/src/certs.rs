@@ -512,6 +512,11 @@ impl Certificates {
             .is_empty())
     }
 
+    /// The store beside the log.
+    pub fn store(&self) -> &dyn Store {
+        self.store.as_ref()
+    }
+
     /// The catalog of types.
     pub fn catalog(&self) -> &Catalog {
         &self.catalog

@@ -28,6 +28,7 @@
 pub mod catalog;
 pub mod certs;
 pub mod clock;
+pub mod consent;
 mod log;
 mod metrics;
 pub mod nonces;

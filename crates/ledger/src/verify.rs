@@ -24,7 +24,8 @@
 
 use crate::certs::{CertificateError, Certificates, Held};
 use crate::clock::{Clock, china_date};
-use crate::log::{AppendError, Log, Published};
+use crate::consent::ConsentState;
+use crate::log::{AppendError, Log, PendingPut, Published};
 use crate::nonces::{NonceCache, NonceError};
 use crate::vault::Pseudonym;
 use proofless_core::cert::{FieldValue, Item};
@@ -38,9 +39,10 @@ use proofless_core::ids::{CertificateId, HolderCode, Uscc};
 use proofless_core::keys::Role;
 use proofless_core::policy::{Access, Predicate, RuleSet, Scenario};
 use proofless_core::receipt::{Receipt, TlogProof};
+use proofless_store::{Put, PutMode, Table};
 use sha2::{Digest as _, Sha256};
-use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::collections::{BTreeMap, HashSet};
+use std::sync::{Arc, Mutex};
 use thiserror::Error;
 
 /// Longest case number, in bytes.
@@ -91,6 +93,9 @@ pub enum AuthError {
     /// Too many requests in the freshness window to remember their nonces.
     #[error("too many signed requests in the freshness window")]
     Busy,
+    /// The request was addressed to another `@authority` than this ledger's.
+    #[error("the request is addressed to another authority than this ledger")]
+    WrongAuthority,
     /// The store could not be read.
     #[error("the ledger is unavailable")]
     Unavailable,
@@ -108,6 +113,7 @@ impl AuthError {
             Self::KeyRetired => "department_key_retired",
             Self::CertificateInvalid => "department_certificate_invalid",
             Self::BadSignature => "signature_invalid",
+            Self::WrongAuthority => "wrong_authority",
             Self::Replayed => "nonce_replayed",
             Self::BeforeRestart => "signature_before_restart",
             Self::Busy | Self::Unavailable => "unavailable",
@@ -146,9 +152,22 @@ pub enum Denial {
     /// The scenario needs the holder's consent and none was presented.
     #[error("the scenario requires the holder's consent")]
     ConsentRequired,
-    /// The consent code presented is not a valid, unused consent for this request.
-    #[error("the consent code is not valid for this request")]
+    /// No consent has this code.
+    #[error("no consent has this code")]
     ConsentInvalid,
+    /// The consent has expired.
+    #[error("the consent has expired")]
+    ConsentExpired,
+    /// The consent was revoked.
+    #[error("the consent was revoked")]
+    ConsentRevoked,
+    /// The consent was used already (or is being used by another request right now).
+    #[error("the consent was already used")]
+    ConsentUsed,
+    /// The consent is for another holder, scenario or department, or does not cover
+    /// everything asked.
+    #[error("the consent does not cover this holder, scenario, department or request")]
+    ConsentMismatch,
     /// More certificates than the scenario's `max_certificates`.
     #[error("more certificates than the scenario allows in one request")]
     TooManyCertificates,
@@ -174,6 +193,10 @@ impl Denial {
             Self::PredicateNotAllowed => "predicate_not_allowed",
             Self::ConsentRequired => "consent_required",
             Self::ConsentInvalid => "consent_invalid",
+            Self::ConsentExpired => "consent_expired",
+            Self::ConsentRevoked => "consent_revoked",
+            Self::ConsentUsed => "consent_used",
+            Self::ConsentMismatch => "consent_mismatch",
             Self::TooManyCertificates => "too_many_certificates",
             Self::InvalidHolderCode => "invalid_holder_code",
             Self::InvalidCertificateId => "invalid_certificate_id",
@@ -223,6 +246,11 @@ impl Authenticated {
     /// SHA-256 of the body.
     pub fn request_digest(&self) -> [u8; 32] {
         self.request_digest
+    }
+
+    /// The body digest and the signed request, for an entry.
+    pub(crate) fn into_parts(self) -> ([u8; 32], RequestSignature) {
+        (self.request_digest, self.request)
     }
 }
 
@@ -357,15 +385,51 @@ pub struct SignedReceipt {
     pub tlog_proof: Option<String>,
 }
 
-/// The verification service.
+/// The verification service (and, in `consent.rs`, the consent service).
 pub struct Verifications {
-    log: Arc<Log>,
-    certs: Arc<Certificates>,
-    rules: Arc<RuleSet>,
-    policy_version: u64,
+    pub(crate) log: Arc<Log>,
+    pub(crate) certs: Arc<Certificates>,
+    pub(crate) rules: Arc<RuleSet>,
+    pub(crate) policy_version: u64,
     signer: LedgerSigner,
-    clock: Arc<dyn Clock>,
+    pub(crate) clock: Arc<dyn Clock>,
     nonces: NonceCache,
+    /// Consent digests being consumed or revoked right now.
+    consuming: Mutex<HashSet<[u8; 32]>>,
+    /// The `@authority` requests must be signed for, when configured: a request signed
+    /// for another deployment (sharing the trust anchor) is refused.
+    authority: Option<String>,
+}
+
+/// A decision: the results and the consent consumed, or the denial.
+type Outcome<'a> = Result<(Vec<QueryResult>, Option<ConsentUse<'a>>), Denial>;
+
+/// What `evaluate` found: the outcome, and the holder once resolved.
+struct Evaluated<'a> {
+    outcome: Outcome<'a>,
+    holder: Option<Pseudonym>,
+}
+
+/// A consent reserved for one decision: the record marked used, written with the entry.
+struct ConsentUse<'a> {
+    digest: [u8; 32],
+    _guard: ConsentGuard<'a>,
+    put: PendingPut,
+}
+
+/// Releases a reserved consent digest when dropped.
+pub(crate) struct ConsentGuard<'a> {
+    set: &'a Mutex<HashSet<[u8; 32]>>,
+    digest: [u8; 32],
+}
+
+impl Drop for ConsentGuard<'_> {
+    fn drop(&mut self) {
+        self.set
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(&self.digest);
+    }
 }
 
 impl std::fmt::Debug for Verifications {
@@ -379,9 +443,14 @@ impl std::fmt::Debug for Verifications {
 
 impl Verifications {
     /// A service deciding under `rules` (published as `policy_version`), signing
-    /// receipts with `signer` (the log's own key). Signatures created before now are
-    /// refused until the freshness window has passed (the nonces they used are not known
-    /// to this process).
+    /// receipts with `signer` (the log's own key).
+    ///
+    /// The nonces of the last minutes are rebuilt from the log: every request that passed
+    /// authentication is in an `AccessRecorded`, `ConsentGranted` or `ConsentRevoked`
+    /// entry with its signature parameters, so a request accepted before a restart cannot
+    /// be replayed after it, even one whose `created` lies in the future. If the log
+    /// cannot be read, signatures created before the start are refused instead, until
+    /// the window has passed.
     pub fn new(
         log: Arc<Log>,
         certs: Arc<Certificates>,
@@ -390,7 +459,24 @@ impl Verifications {
         signer: LedgerSigner,
         clock: Arc<dyn Clock>,
     ) -> Self {
-        let now = (clock.now_millis() / 1000) as i64;
+        let now_ms = clock.now_millis();
+        let now = (now_ms / 1000) as i64;
+        let nonces = match recent_nonces(certs.store(), log.latest().size, now_ms) {
+            Ok(seen) => {
+                let cache = NonceCache::new(MAX_CREATED_SKEW_SECS, NONCE_CAPACITY, i64::MIN);
+                let count = seen.len();
+                for (keyid, nonce, created) in seen {
+                    // Refusals here only mean the nonce is stale or already known.
+                    let _ = cache.check(&keyid, &nonce, created, now);
+                }
+                tracing::info!(recent = count, "request nonces rebuilt from the log");
+                cache
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "could not rebuild request nonces from the log; refusing signatures created before now");
+                NonceCache::new(MAX_CREATED_SKEW_SECS, NONCE_CAPACITY, now)
+            }
+        };
         Self {
             log,
             certs,
@@ -398,8 +484,18 @@ impl Verifications {
             policy_version,
             signer,
             clock,
-            nonces: NonceCache::new(MAX_CREATED_SKEW_SECS, NONCE_CAPACITY, now),
+            nonces,
+            consuming: Mutex::new(HashSet::new()),
+            authority: None,
         }
+    }
+
+    /// Refuses requests signed for another `@authority` than `authority` (the host name
+    /// and port departments address this ledger by).
+    #[must_use]
+    pub fn with_authority(mut self, authority: Option<String>) -> Self {
+        self.authority = authority;
+        self
     }
 
     /// The rule set in force and its version.
@@ -412,11 +508,28 @@ impl Verifications {
     /// not retired), the Ed25519 signature (strict), and finally the nonce, which is
     /// remembered only for a signature that verified.
     pub fn authenticate(&self, req: &SignedHttp<'_>) -> Result<Authenticated, AuthError> {
+        self.authenticate_as(req, Role::Department)
+    }
+
+    /// [`Verifications::authenticate`] for a principal of `role` (a channel for consents
+    /// and access histories).
+    pub fn authenticate_as(
+        &self,
+        req: &SignedHttp<'_>,
+        role: Role,
+    ) -> Result<Authenticated, AuthError> {
         let (Some(input), Some(sig), Some(digest)) =
             (req.signature_input, req.signature, req.content_digest)
         else {
             return Err(AuthError::Missing);
         };
+        if self
+            .authority
+            .as_deref()
+            .is_some_and(|a| !a.eq_ignore_ascii_case(req.authority))
+        {
+            return Err(AuthError::WrongAuthority);
+        }
         let (_, params, signature) = httpsig::parse(input, sig).map_err(AuthError::Malformed)?;
         let now = (self.clock.now_millis() / 1000) as i64;
         params
@@ -434,15 +547,12 @@ impl Verifications {
             .ok()
             .and_then(|k| k.try_into().ok())
             .ok_or(AuthError::UnknownKey)?;
-        let department = self
-            .certs
-            .registered(&key_id, Role::Department)
-            .map_err(|e| match e {
-                CertificateError::UnknownKey => AuthError::UnknownKey,
-                CertificateError::KeyRetired => AuthError::KeyRetired,
-                CertificateError::Untrusted(_) => AuthError::CertificateInvalid,
-                _ => AuthError::Unavailable,
-            })?;
+        let department = self.certs.registered(&key_id, role).map_err(|e| match e {
+            CertificateError::UnknownKey => AuthError::UnknownKey,
+            CertificateError::KeyRetired => AuthError::KeyRetired,
+            CertificateError::Untrusted(_) => AuthError::CertificateInvalid,
+            _ => AuthError::Unavailable,
+        })?;
         let organisation = department
             .organisation()
             .ok_or(AuthError::CertificateInvalid)?;
@@ -514,14 +624,25 @@ impl Verifications {
             Err(_) => Default::default(),
         };
         let mut fields = Vec::new();
+        let mut holder = None;
+        let mut consent = None;
         let (outcome, certificates) = match &request {
             Err(m) => (Err(Denial::Malformed(m)), Vec::new()),
             Ok(r) => {
-                for q in &r.queries {
-                    fields.extend(asked_fields(q));
+                // Only names the scenario lists reach the log: anything else a department
+                // typed (a holder code, say) must not be kept forever in a public log.
+                if let Some(sc) = self.rules.get(&r.scenario)
+                    && check_queries(sc, &r.queries).is_ok()
+                {
+                    for q in &r.queries {
+                        fields.extend(asked_fields(q));
+                    }
                 }
-                match self.evaluate(&auth, r)? {
-                    Ok(results) => {
+                let ev = self.evaluate(&auth, r)?;
+                holder = ev.holder;
+                match ev.outcome {
+                    Ok((results, used)) => {
+                        consent = used;
                         let ids = results
                             .iter()
                             .filter_map(|r| r.certificate_id.clone())
@@ -543,12 +664,16 @@ impl Verifications {
                 String::new()
             }
         };
-        let scenario = fit(scenario, 64);
+        let scenario = if self.rules.get(&scenario).is_some() {
+            scenario
+        } else {
+            String::new()
+        };
         let purpose = fit(purpose, MAX_PURPOSE_CHARS);
         let case_number = fit(case_number, MAX_CASE_NUMBER);
         let operator = fit(operator, MAX_OPERATOR);
         let (outcome, fields, certificates) =
-            if fields.len() <= 256 && fields.iter().all(|f| f.len() <= 256) {
+            if fields.len() <= 256 && fields.iter().map(String::len).sum::<usize>() <= 16 * 1024 {
                 (outcome, fields, certificates)
             } else {
                 let outcome = match outcome {
@@ -570,23 +695,47 @@ impl Verifications {
             policy_version: self.policy_version,
             purpose,
             case_number,
-            consent: None,
+            consent: consent.as_ref().map(|c| c.digest),
             certificates,
             fields,
             decision,
             reason: reason.to_owned(),
             request_digest: auth.request_digest,
             request: auth.request,
+            holder,
         })
         .encode()
-        .map_err(|_| Unavailable)?;
+        .map_err(|e| {
+            // Every recorded value is bounded above; an entry that still does not encode
+            // is a bug, and the request is refused (nothing disclosed) rather than lost.
+            tracing::error!(error = %e, "an access entry did not encode");
+            Unavailable
+        })?;
         let bytes = entry.as_bytes().to_vec();
-        let appended = self.log.append(entry).await.map_err(|e| {
+        let mut puts = Vec::new();
+        if let Some(h) = holder {
+            puts.push(PendingPut {
+                put: Put {
+                    table: Table::HolderAccesses,
+                    key: h.to_vec(),
+                    value: Vec::new(),
+                    mode: PutMode::Insert,
+                },
+                key_index_of: Some(0),
+                index_of: None,
+            });
+        }
+        if let Some(c) = &consent {
+            puts.push(c.put.clone());
+        }
+        let appended = self.log.append_with(vec![entry], puts).await.map_err(|e| {
             if !matches!(e, AppendError::Duplicate) {
                 tracing::error!(error = %e, "could not record a verification decision");
             }
             Unavailable
         })?;
+        // The consent (if any) was consumed in the same transaction; release its hold.
+        drop(consent);
         let (denial, results) = match outcome {
             Ok(r) => (None, r),
             Err(d) => (Some(d), Vec::new()),
@@ -661,11 +810,18 @@ impl Verifications {
     }
 
     /// The rules, then the data. `Ok(Err(_))` is a denial; `Err` a storage failure.
-    fn evaluate(
+    fn evaluate(&self, auth: &Authenticated, r: &Request) -> Result<Evaluated<'_>, Unavailable> {
+        let mut holder = None;
+        let outcome = self.evaluate_inner(auth, r, &mut holder)?;
+        Ok(Evaluated { outcome, holder })
+    }
+
+    fn evaluate_inner(
         &self,
         auth: &Authenticated,
         r: &Request,
-    ) -> Result<Result<Vec<QueryResult>, Denial>, Unavailable> {
+        resolved: &mut Option<Pseudonym>,
+    ) -> Result<Outcome<'_>, Unavailable> {
         let purpose_len = r.purpose.trim().chars().count();
         if purpose_len == 0 || r.purpose.chars().count() > MAX_PURPOSE_CHARS {
             return Ok(Err(Denial::InvalidPurpose));
@@ -685,12 +841,8 @@ impl Verifications {
         if let Err(d) = check_queries(scenario, &r.queries) {
             return Ok(Err(d));
         }
-        match (scenario.access(), &r.consent) {
-            (Access::Consent, None) => return Ok(Err(Denial::ConsentRequired)),
-            // No consent has been granted through this ledger yet (channels and
-            // grants are not built): no code can be valid.
-            (Access::Consent, Some(_)) => return Ok(Err(Denial::ConsentInvalid)),
-            (Access::Statutory, _) => {}
+        if scenario.access() == Access::Consent && r.consent.is_none() {
+            return Ok(Err(Denial::ConsentRequired));
         }
         let (holder, pinned) = match &r.subject {
             Subject::Holder(t, c) => match HolderCode::parse(t, c) {
@@ -711,12 +863,88 @@ impl Verifications {
                 }
             }
         };
+        *resolved = holder;
+        let consent = match (scenario.access(), &r.consent) {
+            (Access::Consent, Some(code)) => {
+                match self.use_consent(auth, r, code, holder.as_ref())? {
+                    Ok(c) => Some(c),
+                    Err(d) => return Ok(Err(d)),
+                }
+            }
+            _ => None,
+        };
         let today = china_date(self.clock.now_millis());
-        r.queries
+        let results = r
+            .queries
             .iter()
             .map(|q| self.answer(q, holder.as_ref(), pinned.as_ref(), &today))
-            .collect::<Result<Vec<_>, _>>()
-            .map(Ok)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Ok((results, consent)))
+    }
+
+    /// Checks a presented consent code against the request and reserves it for this
+    /// decision: known, for this holder, scenario and department, covering everything
+    /// asked, not expired, used or revoked, and not being used by another request now.
+    fn use_consent(
+        &self,
+        auth: &Authenticated,
+        r: &Request,
+        code: &str,
+        holder: Option<&Pseudonym>,
+    ) -> Result<Result<ConsentUse<'_>, Denial>, Unavailable> {
+        let digest = crate::consent::consent_digest(code);
+        let Some(guard) = self.reserve_consent(digest) else {
+            return Ok(Err(Denial::ConsentUsed));
+        };
+        let Some(mut rec) = self.consent_record(&digest).map_err(|e| {
+            tracing::error!(error = %e, "consent record unreadable");
+            Unavailable
+        })?
+        else {
+            return Ok(Err(Denial::ConsentInvalid));
+        };
+        match rec.state {
+            ConsentState::Used => return Ok(Err(Denial::ConsentUsed)),
+            ConsentState::Revoked => return Ok(Err(Denial::ConsentRevoked)),
+            ConsentState::Active => {}
+        }
+        if rec.expires < self.clock.now_millis() {
+            return Ok(Err(Denial::ConsentExpired));
+        }
+        let asked = r.queries.iter().flat_map(asked_fields);
+        let matches = holder == Some(&rec.holder)
+            && rec.scenario == r.scenario
+            && rec
+                .department
+                .as_deref()
+                .is_none_or(|d| d == auth.organisation.as_str())
+            && asked.into_iter().all(|f| rec.scope.contains(&f));
+        if !matches {
+            return Ok(Err(Denial::ConsentMismatch));
+        }
+        rec.state = ConsentState::Used;
+        Ok(Ok(ConsentUse {
+            digest,
+            _guard: guard,
+            put: PendingPut::plain(Put {
+                table: Table::Consents,
+                key: digest.to_vec(),
+                value: rec.encode(),
+                mode: PutMode::Upsert,
+            }),
+        }))
+    }
+
+    /// Holds `digest` for one decision or revocation; `None` if another holds it now.
+    pub(crate) fn reserve_consent(&self, digest: [u8; 32]) -> Option<ConsentGuard<'_>> {
+        let mut set = self
+            .consuming
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        set.insert(digest).then_some(ConsentGuard {
+            set: &self.consuming,
+            digest,
+        })
     }
 
     /// Answers one query about the holder (or the pinned certificate).
@@ -825,6 +1053,51 @@ impl Verifications {
     }
 }
 
+/// `(keyid, nonce, created)` of every signed request recorded in the log in the last
+/// `2 × MAX_CREATED_SKEW_SECS` before `now_ms` (a nonce still acceptable now was created
+/// at most that long before it was recorded), read from the end of the log backwards.
+fn recent_nonces(
+    store: &dyn proofless_store::Store,
+    size: u64,
+    now_ms: u64,
+) -> Result<Vec<(String, String, i64)>, proofless_store::StoreError> {
+    let horizon = now_ms.saturating_sub(2 * MAX_CREATED_SKEW_SECS as u64 * 1000 + 60_000);
+    let mut out = Vec::new();
+    let mut end = size;
+    while end > 0 {
+        let start = end.saturating_sub(1024);
+        let chunk = store.entries(start, end)?;
+        let mut older = false;
+        for raw in chunk.iter().rev() {
+            let (time, params) = match Entry::decode(raw) {
+                Ok(Entry::AccessRecorded(a)) => (a.time, a.request.params),
+                Ok(Entry::ConsentGranted(c)) => (c.time, c.request.params),
+                Ok(Entry::ConsentRevoked(c)) => (c.time, c.request.params),
+                // Other kinds carry no request signature; their times still bound the scan.
+                Ok(Entry::CertificateIssued(c)) => {
+                    older |= c.time < horizon;
+                    continue;
+                }
+                _ => continue,
+            };
+            if time < horizon {
+                older = true;
+                continue;
+            }
+            if let Ok((_, p, _)) = httpsig::parse(&format!("x={params}"), "x=:AA==:")
+                && let (Some(k), Some(n), Some(c)) = (p.keyid(), p.nonce(), p.created())
+            {
+                out.push((k.to_owned(), n.to_owned(), c));
+            }
+        }
+        if older {
+            break;
+        }
+        end = start;
+    }
+    Ok(out)
+}
+
 fn unavailable(e: CertificateError) -> Unavailable {
     tracing::error!(error = %e, "store failure while answering a verification");
     Unavailable
@@ -857,6 +1130,16 @@ fn check_queries(scenario: &Scenario, queries: &[Query]) -> Result<(), Denial> {
         if !q.predicates.iter().all(|p| rule.allows(p.predicate())) {
             return Err(Denial::PredicateNotAllowed);
         }
+        // One question per predicate and type: asking `age_at_least` for every N, or
+        // `marital_status_is` for every status, would disclose the value itself.
+        for (j, p) in q.predicates.iter().enumerate() {
+            if q.predicates[..j]
+                .iter()
+                .any(|o| o.predicate() == p.predicate())
+            {
+                return Err(Denial::Malformed("a predicate is asked twice for one type"));
+            }
+        }
     }
     Ok(())
 }
@@ -884,10 +1167,22 @@ fn text(items: &[Item], pred: impl Fn(&str) -> bool) -> Option<&str> {
     })
 }
 
-/// The holder's birth date: `birth_date`, else the first `*_birth_date` field.
+/// The holder's birth date: `birth_date`, else `holder_birth_date`, else the type's only
+/// `*_birth_date` field. A type with several (a divorce certificate names the former
+/// spouse's) answers nothing rather than possibly a third party's age.
 fn birth_date(items: &[Item]) -> Option<String> {
     text(items, |n| n == "birth_date")
-        .or_else(|| text(items, |n| n.ends_with("_birth_date")))
+        .or_else(|| text(items, |n| n == "holder_birth_date"))
+        .or_else(|| {
+            let mut others = items.iter().filter(|i| i.name.ends_with("_birth_date"));
+            match (others.next(), others.next()) {
+                (Some(i), None) => match &i.value {
+                    FieldValue::Text(s) => Some(s.as_str()),
+                    _ => None,
+                },
+                _ => None,
+            }
+        })
         .map(str::to_owned)
 }
 

@@ -227,6 +227,11 @@ pub const CODES: &[(&str, u16, &str)] = &[
         "The request signature does not verify under the department's key.",
     ),
     (
+        "wrong_authority",
+        401,
+        "The request was signed for another @authority than this ledger's configured one.",
+    ),
+    (
         "nonce_replayed",
         401,
         "The nonce was already used by this key within the 300 s window: a replay.",
@@ -284,7 +289,52 @@ pub const CODES: &[(&str, u16, &str)] = &[
     (
         "consent_invalid",
         403,
-        "Denied and recorded: the consent code is not a valid, unused consent for this request.",
+        "Denied and recorded: no consent has this code.",
+    ),
+    (
+        "consent_expired",
+        403,
+        "Denied and recorded: the consent has expired.",
+    ),
+    (
+        "consent_revoked",
+        403,
+        "Denied and recorded: the consent was revoked.",
+    ),
+    (
+        "consent_used",
+        403,
+        "Denied and recorded: the consent was already used (or is being used by another request).",
+    ),
+    (
+        "consent_mismatch",
+        403,
+        "Denied and recorded: the consent is for another holder, scenario or department, or does not cover everything asked.",
+    ),
+    (
+        "consent_not_required",
+        400,
+        "The scenario is statutory: it takes no consent.",
+    ),
+    (
+        "consent_scope_not_allowed",
+        403,
+        "The consent asks for a department, type, field or predicate the scenario does not allow.",
+    ),
+    (
+        "invalid_expiry",
+        400,
+        "expires_in must be 1 to 86400 seconds.",
+    ),
+    (
+        "consent_unknown",
+        404,
+        "No consent with this code for this holder.",
+    ),
+    (
+        "consent_not_active",
+        409,
+        "The consent is no longer active: used, revoked, expired, or being used right now.",
     ),
     (
         "too_many_certificates",

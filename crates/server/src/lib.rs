@@ -18,6 +18,7 @@
 //!   blocking pool, appends on the sequencer thread.
 
 mod certs;
+mod consent;
 pub mod error;
 mod extract;
 mod routes;
@@ -134,6 +135,9 @@ impl AppState {
         verify::register,
         verify::verify,
         verify::receipt_proof,
+        consent::grant,
+        consent::revoke,
+        consent::history,
     ),
     components(schemas(error::Problem)),
     tags(
@@ -141,6 +145,7 @@ impl AppState {
         (name = "log", description = "Entries and proofs"),
         (name = "certificates", description = "Electronic certificates: issuance, status, lookups"),
         (name = "verifications", description = "No-proof verifications by departments: signed requests, answers, receipts"),
+        (name = "consents", description = "Channels (citizen side): one-time consents and the holder's access history"),
         (name = "operations", description = "Health, metrics and this document"),
     )
 )]
@@ -222,6 +227,9 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/keys", post(verify::register))
         .route("/v1/verifications", post(verify::verify))
         .route("/v1/receipts/{index}/proof", get(verify::receipt_proof))
+        .route("/v1/consents", post(consent::grant))
+        .route("/v1/consents/revoke", post(consent::revoke))
+        .route("/v1/holder-accesses", post(consent::history))
         .fallback(|| async { error::ApiError::not_found() })
         .method_not_allowed_fallback(|| async { error::ApiError::new("method_not_allowed") })
         // Innermost first: the limits, then the problem+json mapping of their answers,

@@ -30,7 +30,7 @@ use utoipa::ToSchema;
 /// Largest verification request body.
 pub(crate) const MAX_VERIFICATION_BODY: usize = 64 * 1024;
 
-fn service(s: &AppState) -> Result<Arc<Verifications>, ApiError> {
+pub(crate) fn service(s: &AppState) -> Result<Arc<Verifications>, ApiError> {
     s.verifications
         .clone()
         .ok_or_else(|| ApiError::new("not_configured"))
@@ -39,8 +39,12 @@ fn service(s: &AppState) -> Result<Arc<Verifications>, ApiError> {
 impl From<AuthError> for ApiError {
     fn from(e: AuthError) -> Self {
         match e {
-            AuthError::Unavailable => ApiError::new("unavailable"),
-            // Fixed texts: they never quote a header.
+            AuthError::Unavailable | AuthError::Busy => ApiError::new("unavailable"),
+            // A malformed signature's own message may name a component the caller sent:
+            // the detail is a fixed text instead.
+            AuthError::Malformed(_) => ApiError::new("signature_malformed").detail(
+                "the signature headers are malformed or do not follow the Proofless profile",
+            ),
             other => ApiError::new(other.code()).detail(other.to_string()),
         }
     }
@@ -402,6 +406,27 @@ fn header(h: &HeaderMap, name: header::HeaderName) -> Option<&str> {
     h.get(name).and_then(|v| v.to_str().ok())
 }
 
+/// The signed parts of a request, as `Verifications::authenticate` takes them. The
+/// authority is the `Host` header (HTTP/1.1), else the request target's authority.
+pub(crate) fn signed_http<'a>(
+    method: &'a Method,
+    uri: &'a Uri,
+    headers: &'a HeaderMap,
+    body: &'a [u8],
+) -> SignedHttp<'a> {
+    SignedHttp {
+        method: method.as_str(),
+        authority: header(headers, header::HOST)
+            .or_else(|| uri.authority().map(|a| a.as_str()))
+            .unwrap_or(""),
+        path: uri.path(),
+        content_digest: header(headers, header::HeaderName::from_static("content-digest")),
+        signature_input: header(headers, header::HeaderName::from_static("signature-input")),
+        signature: header(headers, header::HeaderName::from_static("signature")),
+        body,
+    }
+}
+
 /// Verify facts under a no-proof scenario.
 #[utoipa::path(
     post, path = "/v1/verifications", tag = "verifications",
@@ -431,18 +456,7 @@ pub(crate) async fn verify(
     if body.len() > MAX_VERIFICATION_BODY {
         return Err(ApiError::new("payload_too_large"));
     }
-    let authority = header(&headers, header::HOST)
-        .or_else(|| uri.authority().map(|a| a.as_str()))
-        .unwrap_or("");
-    let auth = svc.authenticate(&SignedHttp {
-        method: method.as_str(),
-        authority,
-        path: uri.path(),
-        content_digest: header(&headers, header::HeaderName::from_static("content-digest")),
-        signature_input: header(&headers, header::HeaderName::from_static("signature-input")),
-        signature: header(&headers, header::HeaderName::from_static("signature")),
-        body: &body,
-    })?;
+    let auth = svc.authenticate(&signed_http(&method, &uri, &headers, &body))?;
     let request_digest = auth.request_digest();
     let parsed: Result<VerificationBody, _> = serde_json::from_slice(&body);
     let promise = parsed.as_ref().is_ok_and(|b| b.promise);

@@ -62,11 +62,17 @@ pub enum Table {
     /// `current` → the scenario rule set in force: its version and digest, followed by
     /// the index of its `PolicyPublished` entry.
     Policy,
+    /// SHA-256 of a consent code → the consent's state record, followed by the index of
+    /// its `ConsentGranted` entry.
+    Consents,
+    /// Holder pseudonym ‖ index of an `AccessRecorded` entry about that holder → nothing
+    /// (the holder's access history).
+    HolderAccesses,
 }
 
 impl Table {
     /// Every table.
-    pub const ALL: [Table; 7] = [
+    pub const ALL: [Table; 9] = [
         Table::Certificates,
         Table::HolderIndex,
         Table::Status,
@@ -74,6 +80,8 @@ impl Table {
         Table::HolderKeys,
         Table::Keys,
         Table::Policy,
+        Table::Consents,
+        Table::HolderAccesses,
     ];
 
     /// A stable name, used as the backend's table name.
@@ -86,6 +94,8 @@ impl Table {
             Table::HolderKeys => "holder_keys",
             Table::Keys => "keys",
             Table::Policy => "policy",
+            Table::Consents => "consents",
+            Table::HolderAccesses => "holder_accesses",
         }
     }
 }

@@ -41,6 +41,8 @@ fn side(table: Table) -> TableDefinition<'static, &'static [u8], &'static [u8]> 
         Table::HolderKeys => "side_holder_keys",
         Table::Keys => "side_keys",
         Table::Policy => "side_policy",
+        Table::Consents => "side_consents",
+        Table::HolderAccesses => "side_holder_accesses",
     })
 }
 

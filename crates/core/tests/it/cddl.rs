@@ -44,7 +44,7 @@ fn key_event_body(skip: &[u64], extra: Option<(u64, Value)>) -> Value {
 #[test]
 fn real_encodings_match_the_schema() {
     let entries = samples::all();
-    assert_eq!(entries.len(), 8);
+    assert_eq!(entries.len(), 11);
     for entry in entries {
         let bytes = entry.encode().unwrap().into_bytes();
         if let Err(e) = validate(&bytes) {

@@ -137,8 +137,7 @@ fn trailing_bytes() {
 
 #[test]
 fn unknown_kinds() {
-    // 5 and 6 are reserved for kinds whose layouts are not defined yet.
-    for kind in [0u8, 5, 6, 8, 23] {
+    for kind in [0u8, 8, 9, 23] {
         let bytes = splice(1, 1, &[kind]);
         assert_eq!(
             Entry::decode(&bytes),
@@ -171,16 +170,16 @@ fn unknown_body_field() {
         body_error(Entry::decode(&bytes)),
         Some(ShapeError::Unknown(7))
     );
-    // Field 21 appended to an AccessRecorded (fields 1–20 only): its map header is 0xb4
-    // (20 fields) with consent present.
+    // Field 22 appended to an AccessRecorded (fields 1–21 only): its map header is 0xb5
+    // (21 fields) with consent and holder present.
     let access = samples::access_with_consent();
     let mut bytes = Entry::AccessRecorded(access).encode().unwrap().into_bytes();
-    assert_eq!(bytes[2], 0xb4);
-    bytes[2] = 0xb5;
-    bytes.extend([0x15, 0x00]);
+    assert_eq!(bytes[2], 0xb5);
+    bytes[2] = 0xb6;
+    bytes.extend([0x16, 0x00]);
     assert_eq!(
         body_error(Entry::decode(&bytes)),
-        Some(ShapeError::Unknown(21))
+        Some(ShapeError::Unknown(22))
     );
     // A negative key.
     let mut bytes = splice(2, 1, &[0xa5]);

@@ -1,8 +1,8 @@
 //! Realistic entries shared by the entry tests.
 
 use proofless_core::entry::{
-    AccessRecorded, CertificateIssued, Decision, Entry, KeyAction, KeyEvent, PolicyPublished,
-    RequestSignature, StatusChanged,
+    AccessRecorded, CertificateIssued, ConsentGranted, ConsentRevoked, Decision, Entry, KeyAction,
+    KeyEvent, PolicyPublished, RequestSignature, StatusChanged,
 };
 
 /// An allowed access that consumed a consent.
@@ -24,6 +24,7 @@ pub(crate) fn access_with_consent() -> AccessRecorded {
         reason: "ok".into(),
         request_digest: [9; 32],
         request: RequestSignature::example(1),
+        holder: Some([6; 32]),
     }
 }
 
@@ -88,7 +89,39 @@ pub(crate) fn all() -> Vec<Entry> {
             successor: None,
             ..superseded()
         }),
+        Entry::ConsentGranted(consent_granted()),
+        Entry::ConsentGranted(ConsentGranted {
+            department: None,
+            ..consent_granted()
+        }),
+        Entry::ConsentRevoked(ConsentRevoked {
+            time: 1_764_000_100_000,
+            channel: "11370000MB0000202K".into(),
+            consent: [8; 32],
+            request_digest: [10; 32],
+            request: RequestSignature::example(3),
+        }),
     ]
+}
+
+/// A consent granted through a channel for one department.
+pub(crate) fn consent_granted() -> ConsentGranted {
+    ConsentGranted {
+        time: 1_764_000_000_000,
+        channel: "11370000MB0000202K".into(),
+        holder: [6; 32],
+        scenario: "QD-GZF-001".into(),
+        policy_version: 3,
+        department: Some("11370200MB00001103".into()),
+        scope: vec![
+            "11100000PL00000014901/claim/name".into(),
+            "11100000MB03271699001/predicate/holds_valid".into(),
+        ],
+        expires: 1_764_001_800_000,
+        consent: [8; 32],
+        request_digest: [9; 32],
+        request: RequestSignature::example(2),
+    }
 }
 
 /// A certificate admitted (the COSE bytes are opaque to the entry layer).

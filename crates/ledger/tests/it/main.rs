@@ -34,6 +34,7 @@ fn entry(i: u64) -> EncodedEntry {
         reason: "ok".into(),
         request_digest: [i as u8; 32],
         request: RequestSignature::example(i),
+        holder: None,
     })
     .encode()
     .unwrap()

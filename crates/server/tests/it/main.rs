@@ -315,6 +315,9 @@ async fn committed_openapi_is_current_and_covers_every_route() {
             Method::GET,
             "/v1/receipts/0/proof",
         ),
+        ("/v1/consents", Method::POST, "/v1/consents"),
+        ("/v1/consents/revoke", Method::POST, "/v1/consents/revoke"),
+        ("/v1/holder-accesses", Method::POST, "/v1/holder-accesses"),
     ] {
         assert!(
             doc["paths"].get(path).is_some(),
@@ -328,7 +331,7 @@ async fn committed_openapi_is_current_and_covers_every_route() {
     }
     assert_eq!(
         doc["paths"].as_object().unwrap().len(),
-        16,
+        19,
         "a documented route is not probed here"
     );
 }

@@ -67,6 +67,7 @@ struct Fixture {
     store: Arc<Faulty<RedbStore>>,
     log: Arc<Log>,
     certs: Arc<Certificates>,
+    clock: Arc<FixedClock>,
     nonce: AtomicU64,
     _dir: tempfile::TempDir,
 }
@@ -130,7 +131,7 @@ async fn fixture() -> Fixture {
         Arc::new(rules),
         version,
         signer,
-        clock,
+        clock.clone(),
     );
     let state = AppState::new(log.clone())
         .with_certificates(certs.clone())
@@ -140,6 +141,7 @@ async fn fixture() -> Fixture {
         store,
         log,
         certs,
+        clock,
         nonce: AtomicU64::new(0),
         _dir: dir,
     };
@@ -269,8 +271,7 @@ fn all_modes() -> serde_json::Value {
         "predicates": [
             {"name": "currently_valid"},
             {"name": "marital_status_is", "status": "已婚"},
-            {"name": "age_at_least", "years": 37},
-            {"name": "age_at_least", "years": 38}
+            {"name": "age_at_least", "years": 37}
         ]
     }])
 }
@@ -298,7 +299,7 @@ async fn disclose_check_claims_and_predicates_with_a_receipt_that_verifies_offli
         .map(|p| p["result"].as_bool().unwrap())
         .collect();
     // Born 1990-01-01 (the draft's holder_birth_date), asked on 2027-01-01: 37.
-    assert_eq!(got, [true, true, true, false]);
+    assert_eq!(got, [true, true, true]);
     assert_eq!(r["disclosed"]["items"].as_array().unwrap().len(), 2);
 
     // Offline: with only the ledger key and the trust anchor.
@@ -589,6 +590,27 @@ async fn every_denial_is_typed_recorded_and_receipted() {
             ),
             StatusCode::BAD_REQUEST,
         ),
+        // Asking a predicate twice (age ≥ 37, age ≥ 38, …) would disclose the value.
+        (
+            "invalid_request",
+            HR,
+            one(serde_json::json!({"type_code": MARRIAGE, "predicates": [
+                {"name": "age_at_least", "years": 37}, {"name": "age_at_least", "years": 38}]})),
+            StatusCode::BAD_REQUEST,
+        ),
+        (
+            "invalid_certificate_id",
+            HR,
+            {
+                let mut b = base.clone();
+                b.as_object_mut().unwrap().remove("holder");
+                b["certificate_id"] =
+                    "1.2.156.3005.2.11100000PL00000027901.11370200MB0000103B.2024100001.001.X"
+                        .into();
+                b
+            },
+            StatusCode::BAD_REQUEST,
+        ),
     ];
     for (code, dept, body, status) in cases {
         let before = f.size();
@@ -603,6 +625,25 @@ async fn every_denial_is_typed_recorded_and_receipted() {
         let a = f.last_access();
         assert_eq!((a.decision, a.reason.as_str()), (Decision::Deny, code));
         assert!(a.certificates.is_empty());
+        // Only names the scenario lists are recorded: a field, type or scenario a
+        // department made up (it could be anything, a holder code) never reaches the log.
+        let raw = f.log.entry(f.size() - 1).unwrap().entry;
+        let type_made_up = if code == "type_not_in_scenario" {
+            "11100000PL00000014901"
+        } else {
+            "holder_id_number"
+        };
+        for made_up in [
+            "holder_id_number",
+            "spouse_id_number",
+            "QD-NONE-001",
+            type_made_up,
+        ] {
+            assert!(
+                !raw.windows(made_up.len()).any(|w| w == made_up.as_bytes()),
+                "{code}: {made_up} recorded"
+            );
+        }
         let text = String::from_utf8_lossy(&resp);
         assert!(!text.contains(holder.as_str()) && !text.contains(&bad_holder));
         verify_receipt(
@@ -859,4 +900,190 @@ async fn registration_needs_a_chain_to_the_anchor_for_the_role() {
         .await;
     assert_eq!(st, StatusCode::OK);
     assert_eq!(f.size(), before);
+}
+
+#[tokio::test]
+async fn a_signature_covers_method_path_and_authority() {
+    let f = fixture().await;
+    let body = request(&citizen(), all_modes()).to_string();
+    let before = f.size();
+    // Signed for /v1/verifications on ledger.test; sent elsewhere or otherwise.
+    let good = f.signed(HR, &body);
+    for (method, uri, host) in [
+        (Method::PUT, "/v1/verifications", AUTHORITY),
+        (Method::POST, "/v1/verifications?x=1", "ledger.other"),
+    ] {
+        let mut b = Request::builder()
+            .method(method.clone())
+            .uri(uri)
+            .header(header::HOST, host)
+            .header(header::CONTENT_TYPE, "application/json");
+        for (k, v) in &good {
+            b = b.header(*k, v);
+        }
+        let resp = router(f.state.clone())
+            .oneshot(b.body(Body::from(body.clone())).unwrap())
+            .await
+            .unwrap();
+        assert!(
+            resp.status() == StatusCode::UNAUTHORIZED
+                || resp.status() == StatusCode::METHOD_NOT_ALLOWED,
+            "{method} {uri} {host}: {}",
+            resp.status()
+        );
+    }
+    // Another host with the same path: the signature no longer verifies.
+    let mut b = Request::builder()
+        .method(Method::POST)
+        .uri("/v1/verifications")
+        .header(header::HOST, "ledger.other")
+        .header(header::CONTENT_TYPE, "application/json");
+    for (k, v) in &good {
+        b = b.header(*k, v);
+    }
+    let resp = router(f.state.clone())
+        .oneshot(b.body(Body::from(body.clone())).unwrap())
+        .await
+        .unwrap();
+    let h = resp.headers().clone();
+    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+    assert_eq!(crate::problem_code(&h, &bytes), "signature_invalid");
+    assert_eq!(f.size(), before);
+}
+
+/// A second service over the same log, as after a restart.
+fn restarted(f: &Fixture, now: u64, authority: Option<&str>) -> AppState {
+    f.clock.set(now);
+    let clock = f.clock.clone();
+    let v = Verifications::new(
+        f.log.clone(),
+        f.certs.clone(),
+        Arc::new(rules()),
+        1,
+        LedgerSigner::from_seed(ORIGIN, [1; 32]).unwrap(),
+        clock,
+    )
+    .with_authority(authority.map(str::to_owned));
+    AppState::new(f.log.clone())
+        .with_certificates(f.certs.clone())
+        .with_verifications(Arc::new(v))
+}
+
+async fn post_to(
+    state: &AppState,
+    host: &str,
+    headers: &Headers,
+    body: &str,
+) -> (StatusCode, String) {
+    let mut b = Request::builder()
+        .method(Method::POST)
+        .uri("/v1/verifications")
+        .header(header::HOST, host)
+        .header(header::CONTENT_TYPE, "application/json");
+    for (k, v) in headers {
+        b = b.header(*k, v);
+    }
+    let resp = router(state.clone())
+        .oneshot(b.body(Body::from(body.to_owned())).unwrap())
+        .await
+        .unwrap();
+    let st = resp.status();
+    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+    let v: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
+    (st, v["code"].as_str().unwrap_or("").to_owned())
+}
+
+#[tokio::test]
+async fn a_request_accepted_before_a_restart_is_not_accepted_after_it() {
+    let f = fixture().await;
+    let body = request(&citizen(), all_modes()).to_string();
+    // Created 200 s in the future (allowed: ±300 s), accepted once.
+    let (key, _) = department(HR);
+    let future = DepartmentSigner::new(key)
+        .sign_with(
+            "POST",
+            AUTHORITY,
+            "/v1/verifications",
+            body.as_bytes(),
+            (NOW / 1000) as i64 + 200,
+            "future-nonce",
+        )
+        .unwrap()
+        .headers;
+    let (st, _) = post_to(&f.state, AUTHORITY, &future, &body).await;
+    assert_eq!(st, StatusCode::OK);
+    // The process restarts 30 s later: the nonces are rebuilt from the log.
+    let after = restarted(&f, NOW + 30_000, None);
+    let (st, code) = post_to(&after, AUTHORITY, &future, &body).await;
+    assert_eq!(
+        (st, code.as_str()),
+        (StatusCode::UNAUTHORIZED, "nonce_replayed")
+    );
+    // A fresh request is served at once.
+    let fresh = f.signed(HR, &body);
+    let (st, _) = post_to(&after, AUTHORITY, &fresh, &body).await;
+    assert_eq!(st, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_configured_authority_refuses_requests_signed_for_another() {
+    let f = fixture().await;
+    let body = request(&citizen(), all_modes()).to_string();
+    let state = restarted(&f, NOW, Some("ledger.qingdao.example"));
+    let before = f.size();
+    let headers = f.signed(HR, &body); // signed for ledger.test
+    let (st, code) = post_to(&state, AUTHORITY, &headers, &body).await;
+    assert_eq!(
+        (st, code.as_str()),
+        (StatusCode::UNAUTHORIZED, "wrong_authority")
+    );
+    assert_eq!(f.size(), before);
+}
+
+#[tokio::test]
+async fn an_expired_department_certificate_is_refused() {
+    let f = fixture().await;
+    // The example department certificates end on 2031-01-01.
+    let later = 1_924_992_000_000 + 86_400_000; // 2031-01-02
+    f.clock.set(later);
+    let state = f.state.clone();
+    let body = request(&citizen(), all_modes()).to_string();
+    let (key, _) = department(HR);
+    let headers = DepartmentSigner::new(key)
+        .sign_with(
+            "POST",
+            AUTHORITY,
+            "/v1/verifications",
+            body.as_bytes(),
+            (later / 1000) as i64,
+            "n-late",
+        )
+        .unwrap()
+        .headers;
+    let (st, code) = post_to(&state, AUTHORITY, &headers, &body).await;
+    assert_eq!(
+        (st, code.as_str()),
+        (StatusCode::UNAUTHORIZED, "department_certificate_invalid")
+    );
+}
+
+#[tokio::test]
+async fn an_erased_holder_is_reported_and_nothing_is_disclosed() {
+    let f = fixture().await;
+    let holder = citizen();
+    f.issue_marriage(holder).await;
+    let pseudonym = f.certs.pseudonym(&holder);
+    use proofless_store::Store as _;
+    assert!(
+        f.store
+            .delete(proofless_store::Table::HolderKeys, &pseudonym)
+            .unwrap()
+    );
+    let (st, resp) = f.verify(HR, &request(&holder, all_modes())).await;
+    assert_eq!(st, StatusCode::OK);
+    let v: serde_json::Value = serde_json::from_slice(&resp).unwrap();
+    let r = &v["answer"]["results"][0];
+    assert_eq!(r["status"], "erased");
+    assert!(r.get("disclosed").is_none() && r.get("claims").is_none());
+    assert!(!String::from_utf8_lossy(&resp).contains("王芳"));
 }
