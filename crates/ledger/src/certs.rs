@@ -318,6 +318,16 @@ fn key_retired(bytes: &[u8]) -> Result<bool, StoreError> {
     }
 }
 
+fn key_role(bytes: &[u8]) -> Result<String, StoreError> {
+    let corrupt = || StoreError::Corrupt("key record");
+    let rec = bytes
+        .get(..bytes.len().saturating_sub(8))
+        .ok_or_else(corrupt)?;
+    let v = cbor::decode_canonical(rec, 1024).map_err(|_| corrupt())?;
+    let mut m = MapReader::new(v).map_err(|_| corrupt())?;
+    m.text(1, 64).map_err(|_| corrupt())
+}
+
 fn store_err(e: StoreError) -> CertificateError {
     tracing::error!(error = %e, "store failure in the certificate service");
     CertificateError::Unavailable
@@ -710,6 +720,10 @@ impl Certificates {
             .ok_or(CertificateError::UnknownKey)?;
         if key_retired(&rec).map_err(store_err)? {
             return Err(CertificateError::KeyRetired);
+        }
+        if key_role(&rec).map_err(store_err)? != role.name() {
+            // Registered, but as another kind of principal.
+            return Err(CertificateError::UnknownKey);
         }
         let now_ms = self.clock.now_millis();
         let cached = self.by_key.lock().ok().and_then(|m| {

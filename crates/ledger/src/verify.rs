@@ -941,7 +941,13 @@ impl Verifications {
             .consuming
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        set.insert(digest).then_some(ConsentGuard {
+        // Not `then_some`: it would build (and drop) a guard even when the digest is
+        // held by another request, removing that request's hold.
+        if !set.insert(digest) {
+            return None;
+        }
+        drop(set);
+        Some(ConsentGuard {
             set: &self.consuming,
             digest,
         })

@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod certs;
+mod consent;
 mod verify;
 
 use axum::body::Body;

@@ -28,8 +28,10 @@ use tower::ServiceExt;
 
 const ORIGIN: &str = "ledger.test/log";
 const AUTHORITY: &str = "ledger.test";
-const HR: &str = "department-qingdao-human-resources";
-const MEDICAL: &str = "department-qingdao-medical-insurance";
+pub(crate) const HR: &str = "department-qingdao-human-resources";
+pub(crate) const MEDICAL: &str = "department-qingdao-medical-insurance";
+pub(crate) const HOUSING: &str = "department-qingdao-housing";
+pub(crate) const CHANNEL: &str = "channel-ishandong";
 
 /// A statutory test scenario over the marriage certificate, for the human-resources
 /// department: something of each mode is allowed.
@@ -62,17 +64,46 @@ predicates = ["holds_valid"]
 /// Signature headers as `(name, value)`.
 type Headers = Vec<(&'static str, String)>;
 
-struct Fixture {
-    state: AppState,
-    store: Arc<Faulty<RedbStore>>,
-    log: Arc<Log>,
-    certs: Arc<Certificates>,
-    clock: Arc<FixedClock>,
+/// A consent-based test scenario over the marriage certificate, for the human-resources
+/// and housing departments.
+const TEST_CONSENT_SCENARIO: &str = r#"
+code = "QD-TESTC-001"
+version = 1
+name_zh = "测试授权场景"
+name_en = "Test consent scenario"
+legal_basis = ["测试依据"]
+source = ["reference:S01"]
+access = "consent"
+max_certificates = 2
+
+[[departments]]
+role = "department"
+organisation = "11370200MB0000106L"
+name = "青岛市人力资源和社会保障局"
+
+[[departments]]
+role = "department"
+organisation = "11370200MB00001103"
+name = "青岛市住房和城乡建设局"
+
+[[certificates]]
+type_code = "11100000PL00000027901"
+disclose = ["registration_date"]
+claims = ["holder_name"]
+predicates = ["currently_valid", "marital_status_is"]
+"#;
+
+pub(crate) struct Fixture {
+    pub(crate) state: AppState,
+    pub(crate) store: Arc<Faulty<RedbStore>>,
+    pub(crate) log: Arc<Log>,
+    pub(crate) certs: Arc<Certificates>,
+    pub(crate) clock: Arc<FixedClock>,
     nonce: AtomicU64,
     _dir: tempfile::TempDir,
 }
 
-fn department(name: &str) -> (SigningKey, Vec<u8>) {
+pub(crate) fn department(name: &str) -> (SigningKey, Vec<u8>) {
     let dir = repo().join("keys-example");
     let key = SigningKey::from_pkcs8_pem(
         &std::fs::read_to_string(dir.join(format!("{name}.key.pem"))).unwrap(),
@@ -92,7 +123,10 @@ fn rules() -> RuleSet {
         cat.get(code)
             .map(|t| t.fields.iter().map(|f| f.name.clone()).collect())
     };
-    let mut scenarios = vec![Scenario::parse("test.toml", TEST_SCENARIO).unwrap()];
+    let mut scenarios = vec![
+        Scenario::parse("test.toml", TEST_SCENARIO).unwrap(),
+        Scenario::parse("test-consent.toml", TEST_CONSENT_SCENARIO).unwrap(),
+    ];
     for e in std::fs::read_dir(repo().join("schemas/scenarios")).unwrap() {
         let p = e.unwrap().path();
         if p.extension().is_some_and(|x| x == "toml") {
@@ -103,11 +137,11 @@ fn rules() -> RuleSet {
     RuleSet::new(scenarios, &fields).unwrap()
 }
 
-fn ledger() -> LedgerVerifier {
+pub(crate) fn ledger() -> LedgerVerifier {
     LedgerSigner::from_seed(ORIGIN, [1; 32]).unwrap().verifier()
 }
 
-async fn fixture() -> Fixture {
+pub(crate) async fn fixture() -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(Faulty::new(RedbStore::open(dir.path()).unwrap()));
     let signer = LedgerSigner::from_seed(ORIGIN, [1; 32]).unwrap();
@@ -145,10 +179,15 @@ async fn fixture() -> Fixture {
         nonce: AtomicU64::new(0),
         _dir: dir,
     };
-    for d in [HR, MEDICAL] {
+    for (d, role) in [
+        (HR, "department"),
+        (MEDICAL, "department"),
+        (HOUSING, "department"),
+        (CHANNEL, "channel"),
+    ] {
         let (_, der) = department(d);
         let body = serde_json::json!({
-            "role": "department",
+            "role": role,
             "chain": [base64_encode(&der)],
         });
         let (st, _, b) = f
@@ -165,7 +204,7 @@ fn base64_encode(b: &[u8]) -> String {
 }
 
 impl Fixture {
-    async fn raw(
+    pub(crate) async fn raw(
         &self,
         method: Method,
         uri: &str,
@@ -195,14 +234,19 @@ impl Fixture {
         (st, h, bytes)
     }
 
-    fn signed(&self, dept: &str, body: &str) -> Headers {
-        let (key, _) = department(dept);
+    pub(crate) fn signed(&self, dept: &str, body: &str) -> Headers {
+        self.signed_for(dept, "/v1/verifications", body)
+    }
+
+    /// Headers of `body` to `path`, signed by the example principal `name`.
+    pub(crate) fn signed_for(&self, name: &str, path: &str, body: &str) -> Headers {
+        let (key, _) = department(name);
         let n = self.nonce.fetch_add(1, Ordering::SeqCst);
         DepartmentSigner::new(key)
             .sign_with(
                 "POST",
                 AUTHORITY,
-                "/v1/verifications",
+                path,
                 body.as_bytes(),
                 (NOW / 1000) as i64,
                 &format!("nonce-{n}"),
@@ -211,7 +255,24 @@ impl Fixture {
             .headers
     }
 
-    async fn verify(&self, dept: &str, body: &serde_json::Value) -> (StatusCode, Vec<u8>) {
+    /// A signed POST of JSON `body` to `path` by `name`.
+    pub(crate) async fn post_signed(
+        &self,
+        name: &str,
+        path: &str,
+        body: &serde_json::Value,
+    ) -> (StatusCode, serde_json::Value) {
+        let body = body.to_string();
+        let headers = self.signed_for(name, path, &body);
+        let (st, _, b) = self.raw(Method::POST, path, Some(headers), body).await;
+        (st, serde_json::from_slice(&b).unwrap_or_default())
+    }
+
+    pub(crate) async fn verify(
+        &self,
+        dept: &str,
+        body: &serde_json::Value,
+    ) -> (StatusCode, Vec<u8>) {
         let body = body.to_string();
         let headers = self.signed(dept, &body);
         let (st, _, b) = self
@@ -220,11 +281,11 @@ impl Fixture {
         (st, b)
     }
 
-    fn size(&self) -> u64 {
+    pub(crate) fn size(&self) -> u64 {
         self.log.latest().size
     }
 
-    fn last_access(&self) -> AccessRecorded {
+    pub(crate) fn last_access(&self) -> AccessRecorded {
         let e = self.log.entry(self.size() - 1).unwrap();
         match Entry::decode(&e.entry).unwrap() {
             Entry::AccessRecorded(a) => a,
@@ -232,7 +293,7 @@ impl Fixture {
         }
     }
 
-    async fn issue_marriage(&self, holder: HolderCode) -> String {
+    pub(crate) async fn issue_marriage(&self, holder: HolderCode) -> String {
         let (issuer, uscc) = civil_affairs();
         let d = draft(uscc, holder, "男");
         let body = issuer.issue_body(&d, NOW, &mut proofless_client::issuer::os_salt);
@@ -251,7 +312,7 @@ impl Fixture {
     }
 }
 
-fn request(holder: &HolderCode, certificates: serde_json::Value) -> serde_json::Value {
+pub(crate) fn request(holder: &HolderCode, certificates: serde_json::Value) -> serde_json::Value {
     serde_json::json!({
         "scenario": "QD-TEST-001",
         "purpose": "养老保险待遇资格审核",
