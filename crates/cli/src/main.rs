@@ -58,6 +58,11 @@ enum Command {
         #[command(subcommand)]
         command: ReceiptCommand,
     },
+    /// As a channel (citizen side): one-time consents and the holder's access history.
+    Consent {
+        #[command(subcommand)]
+        command: ConsentCommand,
+    },
     /// Verification load generator: signed requests against a running server, with
     /// throughput, latency percentiles and Ed25519 limits measured in the same run.
     Load(load::LoadArgs),
@@ -137,6 +142,16 @@ enum StoreCommand {
 }
 
 #[derive(Debug, Subcommand)]
+enum ConsentCommand {
+    /// Grant a one-time consent on a holder's behalf; prints the code and the preview.
+    Grant(verifycmd::GrantArgs),
+    /// Revoke an unused consent.
+    Revoke(verifycmd::RevokeArgs),
+    /// List the holder's accesses, newest first.
+    History(verifycmd::HistoryArgs),
+}
+
+#[derive(Debug, Subcommand)]
 enum ReceiptCommand {
     /// Verify a saved answer and its receipt with only the ledger's key and the trust
     /// anchor: receipt signature, answer and request digests, access entry, tlog-proof,
@@ -177,6 +192,11 @@ fn main() -> ExitCode {
         Command::Verify(args) => verifycmd::verify(args),
         Command::Receipt { command } => match command {
             ReceiptCommand::Verify(args) => verifycmd::receipt_verify(args),
+        },
+        Command::Consent { command } => match command {
+            ConsentCommand::Grant(a) => verifycmd::consent_grant(a),
+            ConsentCommand::Revoke(a) => verifycmd::consent_revoke(a),
+            ConsentCommand::History(a) => verifycmd::consent_history(a),
         },
         Command::Load(args) => load::run(args),
         Command::Openapi => {

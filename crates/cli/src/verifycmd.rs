@@ -155,3 +155,132 @@ pub(crate) fn receipt_verify(args: ReceiptVerifyArgs) -> Result<()> {
     );
     Ok(())
 }
+
+/// The channel and holder arguments shared by the `consent` commands.
+#[derive(Debug, Args)]
+pub(crate) struct ChannelArgs {
+    /// The ledger's base URL.
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    url: String,
+    /// The channel's Ed25519 private key (PKCS#8 PEM).
+    #[arg(long, default_value = "keys-example/channel-ishandong.key.pem")]
+    key: PathBuf,
+    /// The channel's X.509 certificate (PEM), registered with the ledger first.
+    #[arg(long, default_value = "keys-example/channel-ishandong.crt.pem")]
+    certificate: PathBuf,
+    /// Holder code type: 111 (公民身份号码) or 001 (统一社会信用代码).
+    #[arg(long, default_value = "111")]
+    holder_type: String,
+    /// The holder code (sent in the request body, never in a URL).
+    #[arg(long)]
+    holder: String,
+}
+
+/// Arguments of `consent grant`.
+#[derive(Debug, Args)]
+pub(crate) struct GrantArgs {
+    #[command(flatten)]
+    channel: ChannelArgs,
+    /// The (consent-based) scenario code.
+    #[arg(long)]
+    scenario: String,
+    /// The one department (统一社会信用代码) allowed to use it; default: any the scenario names.
+    #[arg(long)]
+    department: Option<String>,
+    /// What the holder agrees to, as JSON (`[{"type_code", "disclose", "claims",
+    /// "predicates"}]`); default: everything the scenario allows.
+    #[arg(long)]
+    certificates: Option<String>,
+    /// Lifetime in seconds (default 1800, at most 86400).
+    #[arg(long)]
+    expires_in: Option<u64>,
+}
+
+/// Arguments of `consent revoke`.
+#[derive(Debug, Args)]
+pub(crate) struct RevokeArgs {
+    #[command(flatten)]
+    channel: ChannelArgs,
+    /// The consent code.
+    #[arg(long)]
+    code: String,
+}
+
+/// Arguments of `consent history`.
+#[derive(Debug, Args)]
+pub(crate) struct HistoryArgs {
+    #[command(flatten)]
+    channel: ChannelArgs,
+    /// Rows per page (1–100).
+    #[arg(long, default_value_t = 20)]
+    limit: usize,
+    /// Only accesses with an index below this (the previous page's `next_before`).
+    #[arg(long)]
+    before: Option<u64>,
+}
+
+fn random_salt() -> Result<String> {
+    use base64::Engine as _;
+    let mut salt = [0u8; 16];
+    getrandom::fill(&mut salt).map_err(|e| anyhow::anyhow!("no random source: {e}"))?;
+    Ok(base64::engine::general_purpose::STANDARD.encode(salt))
+}
+
+/// Signs `body` to `path` as the channel (registering it first) and prints the answer.
+fn channel_call(c: &ChannelArgs, path: &str, mut body: serde_json::Value) -> Result<()> {
+    let (key, chain) = department_key(&c.key, &c.certificate)?;
+    let client = DepartmentClient::new(&c.url, DepartmentSigner::new(key))
+        .with_context(|| format!("{}: not a base URL", c.url))?;
+    let reg = client
+        .register(&chain, "channel")
+        .with_context(|| format!("registering the channel key at {}", c.url))?;
+    if reg.status != 200 {
+        bail!(
+            "registering the channel key: HTTP {}: {}",
+            reg.status,
+            String::from_utf8_lossy(&reg.body)
+        );
+    }
+    body["holder"] = serde_json::json!({"type": c.holder_type, "code": c.holder});
+    body["salt"] = random_salt()?.into();
+    let resp = client
+        .post(path, &serde_json::to_vec(&body)?)
+        .with_context(|| format!("POST {}{path}", c.url))?;
+    let v: serde_json::Value = serde_json::from_slice(&resp.body).unwrap_or_default();
+    println!("{}", serde_json::to_string_pretty(&v)?);
+    if (200..300).contains(&resp.status) {
+        Ok(())
+    } else {
+        bail!("HTTP {}", resp.status)
+    }
+}
+
+pub(crate) fn consent_grant(a: GrantArgs) -> Result<()> {
+    let mut body = serde_json::json!({ "scenario": a.scenario });
+    if let Some(d) = a.department {
+        body["department"] = d.into();
+    }
+    if let Some(c) = a.certificates {
+        body["certificates"] = serde_json::from_str(&c).context("--certificates is not JSON")?;
+    }
+    if let Some(e) = a.expires_in {
+        body["expires_in"] = e.into();
+    }
+    channel_call(&a.channel, "/v1/consents", body)
+}
+
+pub(crate) fn consent_revoke(a: RevokeArgs) -> Result<()> {
+    channel_call(
+        &a.channel,
+        "/v1/consents/revoke",
+        serde_json::json!({ "consent_code": a.code }),
+    )
+}
+
+pub(crate) fn consent_history(a: HistoryArgs) -> Result<()> {
+    let mut body = serde_json::json!({ "limit": a.limit });
+    if let Some(b) = a.before {
+        body["before"] = b.into();
+    }
+    channel_call(&a.channel, "/v1/holder-accesses", body)
+}

@@ -398,3 +398,112 @@ fn verify_a_citizen_and_check_the_receipt_offline() {
     assert!(text.contains("400 answered 200"), "{text}");
     assert!(text.contains("verify_strict/s per core"), "{text}");
 }
+
+/// `proofless consent grant | history | revoke` as a channel, and a department using the
+/// consent through `proofless verify`, against the real server.
+#[test]
+fn consent_commands_grant_use_and_list() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let root = crate::repo_root();
+    let keys = root.join("keys-example");
+    let server = Server::start_with(&[
+        "serve",
+        "--config",
+        root.join("keys-example/proofless.toml").to_str().unwrap(),
+        "--data",
+        data.to_str().unwrap(),
+        "--listen",
+        "127.0.0.1:0",
+    ]);
+    let holder = proofless_core::ids::CitizenId::from_parts("370202", (1990, 1, 1), 123)
+        .unwrap()
+        .as_str()
+        .to_owned();
+    let channel = |args: &[&str]| {
+        let mut all = vec![args[0], args[1], "--url", &server.url, "--holder", &holder];
+        let key = keys.join("channel-ishandong.key.pem");
+        let cert = keys.join("channel-ishandong.crt.pem");
+        let (key, cert) = (
+            key.to_str().unwrap().to_owned(),
+            cert.to_str().unwrap().to_owned(),
+        );
+        all.extend(["--key", &key, "--certificate", &cert]);
+        all.extend(&args[2..]);
+        let out = run(&all);
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    let (ok, text) = channel(&[
+        "consent",
+        "grant",
+        "--scenario",
+        "QD-GZF-001",
+        "--department",
+        "11370200MB00001103",
+    ]);
+    assert!(ok, "{text}");
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let code = v["consent_code"].as_str().unwrap().to_owned();
+    assert!(
+        v["preview_zh"]
+            .as_str()
+            .unwrap()
+            .contains("青岛市住房和城乡建设局")
+    );
+
+    let req = dir.path().join("request.json");
+    std::fs::write(
+        &req,
+        serde_json::json!({
+            "scenario": "QD-GZF-001",
+            "purpose": "公共租赁住房申请",
+            "case_number": "GZF-2027-000001",
+            "salt": "MDEyMzQ1Njc4OWFiY2RlZg==",
+            "holder": {"type": "111", "code": holder},
+            "consent": code,
+            "certificates": [
+                {"type_code": "11100000MB03271699001", "predicates": [{"name": "holds_valid"}]}
+            ],
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let out = run(&[
+        "verify",
+        "--url",
+        &server.url,
+        "--key",
+        keys.join("department-qingdao-housing.key.pem")
+            .to_str()
+            .unwrap(),
+        "--certificate",
+        keys.join("department-qingdao-housing.crt.pem")
+            .to_str()
+            .unwrap(),
+        "--request",
+        req.to_str().unwrap(),
+        "--out",
+        dir.path().join("answer.json").to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let (ok, text) = channel(&["consent", "history", "--limit", "5"]);
+    assert!(ok, "{text}");
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(v["accesses"][0]["consent_used"], true, "{v}");
+    assert_eq!(
+        v["accesses"][0]["department_name"],
+        "青岛市住房和城乡建设局"
+    );
+    // Used: it can no longer be revoked.
+    let (ok, text) = channel(&["consent", "revoke", "--code", &code]);
+    assert!(!ok);
+    assert!(text.contains("consent_not_active"), "{text}");
+}
