@@ -33,6 +33,8 @@ use std::time::Instant;
 
 const ID_CARD: &str = "11100000PL00000014901";
 const SCENARIO: &str = "QD-GZFFH-001";
+const CONSENT_SCENARIO: &str = "QD-GZF-001";
+const TITLE: &str = "11100000MB03271699001";
 
 /// Arguments of `load`.
 #[derive(Debug, Args)]
@@ -65,6 +67,11 @@ pub(crate) struct LoadArgs {
     /// instead of three.
     #[arg(long)]
     single: bool,
+    /// Then measure consents in the same run: a channel grants one per request for the
+    /// consent-based twin scenario (QD-GZF-001), and the department uses each once
+    /// (implies `--single` for the comparison).
+    #[arg(long)]
+    consent: bool,
 }
 
 /// A citizen of the input file, with the name on their identity card when they have one.
@@ -117,7 +124,7 @@ fn holders(path: &PathBuf) -> Result<Vec<Holder>> {
         .collect())
 }
 
-fn body(h: &Holder, n: u64, promise: bool, single: bool) -> Vec<u8> {
+fn body(h: &Holder, n: u64, promise: bool, single: bool, consent: Option<&str>) -> Vec<u8> {
     // Random: the body digest is logged and must not be guessable. A machine without a
     // random source must not send requests at all.
     let mut salt = [0u8; 16];
@@ -131,7 +138,7 @@ fn body(h: &Holder, n: u64, promise: bool, single: bool) -> Vec<u8> {
         id_card["claims"] = serde_json::json!({ "name": name });
     }
     let title = serde_json::json!(
-        {"type_code": "11100000MB03271699001", "predicates": [{"name": "holds_valid"}]}
+        {"type_code": TITLE, "predicates": [{"name": "holds_valid"}]}
     );
     let certificates = if single {
         serde_json::json!([title])
@@ -143,7 +150,7 @@ fn body(h: &Holder, n: u64, promise: bool, single: bool) -> Vec<u8> {
              "predicates": [{"name": "marital_status_is", "status": "已婚"}]},
         ])
     };
-    serde_json::to_vec(&serde_json::json!({
+    let mut b = serde_json::json!({
         "scenario": SCENARIO,
         "purpose": "公共租赁住房资格年度复核",
         "case_number": format!("GZFFH-2027-{n:08}"),
@@ -152,17 +159,27 @@ fn body(h: &Holder, n: u64, promise: bool, single: bool) -> Vec<u8> {
         "holder": {"type": "111", "code": h.code},
         "certificates": certificates,
         "promise": promise,
-    }))
-    .unwrap_or_default()
+    });
+    if let Some(code) = consent {
+        b["scenario"] = CONSENT_SCENARIO.into();
+        b["purpose"] = "公共租赁住房申请".into();
+        b["consent"] = code.into();
+    }
+    serde_json::to_vec(&b).unwrap_or_default()
 }
 
 /// One request, signed and serialized as HTTP/1.1 before the run.
-fn http_request(signer: &DepartmentSigner, authority: &str, body: &[u8]) -> Result<Vec<u8>> {
+fn http_request(
+    signer: &DepartmentSigner,
+    authority: &str,
+    path: &str,
+    body: &[u8],
+) -> Result<Vec<u8>> {
     let signed = signer
-        .sign("POST", authority, "/v1/verifications", body)
+        .sign("POST", authority, path, body)
         .map_err(|e| anyhow::anyhow!("signing: {e}"))?;
     let mut out = format!(
-        "POST /v1/verifications HTTP/1.1\r\nhost: {authority}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n",
+        "POST {path} HTTP/1.1\r\nhost: {authority}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n",
         body.len()
     )
     .into_bytes();
@@ -174,8 +191,9 @@ fn http_request(signer: &DepartmentSigner, authority: &str, body: &[u8]) -> Resu
     Ok(out)
 }
 
-/// Reads one HTTP/1.1 response with a `content-length` body; returns its status.
-fn read_response(stream: &mut TcpStream, buf: &mut Vec<u8>) -> std::io::Result<u16> {
+/// Reads one HTTP/1.1 response with a `content-length` body into `buf`; returns its
+/// status and where the body starts.
+fn read_response(stream: &mut TcpStream, buf: &mut Vec<u8>) -> std::io::Result<(u16, usize)> {
     let bad = |m: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, m.to_owned());
     buf.clear();
     let mut chunk = [0u8; 16 * 1024];
@@ -209,8 +227,11 @@ fn read_response(stream: &mut TcpStream, buf: &mut Vec<u8>) -> std::io::Result<u
         }
         buf.extend_from_slice(&chunk[..n]);
     }
-    Ok(status)
+    Ok((status, head_end))
 }
+
+/// Response bodies of one connection, by request number.
+type Bodies = Vec<(usize, Vec<u8>)>;
 
 #[derive(Default)]
 struct Tally {
@@ -221,72 +242,35 @@ struct Tally {
     last: Option<Instant>,
 }
 
-pub(crate) fn run(args: LoadArgs) -> Result<()> {
-    let holders = holders(&args.input)?;
-    if holders.is_empty() {
-        bail!("{}: no citizen holders in this file", args.input.display());
-    }
-    eprintln!(
-        "{} citizens from {}; measuring Ed25519 on one core…",
-        holders.len(),
-        args.input.display()
-    );
-    let (sign_rate, verify_rate) = ed25519_rates()?;
-    let (key, chain) = crate::verifycmd::department_key(
-        &args.keys.join(format!("{}.key.pem", args.department)),
-        &args.keys.join(format!("{}.crt.pem", args.department)),
-    )?;
-    let signer = DepartmentSigner::new(key);
-    let client = DepartmentClient::new(&args.url, signer.clone())
-        .with_context(|| format!("{}: not a base URL", args.url))?;
-    let reg = client
-        .register(&chain, "department")
-        .with_context(|| format!("registering {} at {}", args.department, args.url))?;
-    if reg.status != 200 {
-        bail!(
-            "registering {}: HTTP {}: {}",
-            args.department,
-            reg.status,
-            String::from_utf8_lossy(&reg.body)
-        );
-    }
-    let authority = args
-        .url
-        .strip_prefix("http://")
-        .map(|a| a.trim_end_matches('/').to_owned())
-        .with_context(|| format!("{}: only http:// URLs are supported", args.url))?;
-    let addr: std::net::SocketAddr = std::net::ToSocketAddrs::to_socket_addrs(&authority)
-        .with_context(|| format!("resolving {authority}"))?
-        .next()
-        .with_context(|| format!("{authority}: no address"))?;
-
-    // Sign every request before the run (as wrk-style generators prepare theirs), so the
-    // generator's signing does not compete with the server for the two cores. The
-    // signatures stay fresh: the run takes well under the ±300 s window.
-    let total = args.requests + args.warmup;
+/// Signs `total` requests to `path` with `signer`, the `n`-th with body `make(n)`, in
+/// parallel on two threads, with a progress bar. Returns them in order of `n`.
+fn sign_all(
+    what: &str,
+    total: usize,
+    signer: &DepartmentSigner,
+    authority: &str,
+    path: &str,
+    make: &(dyn Fn(usize) -> Vec<u8> + Sync),
+) -> Result<Vec<Vec<u8>>> {
     let bar = indicatif::ProgressBar::new(total as u64);
     bar.set_style(
-        indicatif::ProgressStyle::with_template(
-            "signing requests {bar:40} {pos}/{len} {per_sec} eta {eta}",
-        )
+        indicatif::ProgressStyle::with_template(&format!(
+            "signing {what} {{bar:40}} {{pos}}/{{len}} {{per_sec}} eta {{eta}}"
+        ))
         .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
-    let c = args.concurrency.max(1);
-    let mut queues: Vec<Vec<Vec<u8>>> = vec![Vec::new(); c];
+    let mut out: Vec<Vec<u8>> = vec![Vec::new(); total];
     std::thread::scope(|s| -> Result<()> {
         let parts: Vec<_> = (0..2usize)
             .map(|part| {
-                let (holders, signer, authority, bar) = (&holders, &signer, &authority, &bar);
-                let (promise, single) = (args.promise, args.single);
+                let bar = &bar;
                 s.spawn(move || -> Result<Vec<(usize, Vec<u8>)>> {
-                    let mut out = Vec::new();
+                    let mut v = Vec::new();
                     for n in (part..total).step_by(2) {
-                        let h = &holders[n % holders.len()];
-                        let b = body(h, n as u64, promise, single);
-                        out.push((n, http_request(signer, authority, &b)?));
+                        v.push((n, http_request(signer, authority, path, &make(n))?));
                         bar.inc(1);
                     }
-                    Ok(out)
+                    Ok(v)
                 })
             })
             .collect();
@@ -295,53 +279,73 @@ pub(crate) fn run(args: LoadArgs) -> Result<()> {
                 .join()
                 .map_err(|_| anyhow::anyhow!("a signer panicked"))??
             {
-                queues[n % c].push(req);
+                out[n] = req;
             }
         }
         Ok(())
     })?;
     bar.finish_and_clear();
+    Ok(out)
+}
 
-    eprintln!(
-        "sending {} warm-up and {} measured requests over {c} connections…",
-        args.warmup, args.requests
-    );
-    let warm_each = args.warmup / c;
+/// Sends `requests` over `c` keep-alive connections (request `n` on connection `n % c`),
+/// the first `warmup` unmeasured. Returns the tally and, with `keep`, each response body
+/// by `n`.
+fn send_all(
+    what: &str,
+    addr: std::net::SocketAddr,
+    requests: Vec<Vec<u8>>,
+    c: usize,
+    warmup: usize,
+    keep: bool,
+) -> (Tally, Vec<Vec<u8>>) {
+    let total = requests.len();
+    let mut queues: Vec<Vec<(usize, Vec<u8>)>> = vec![Vec::new(); c];
+    for (n, r) in requests.into_iter().enumerate() {
+        queues[n % c].push((n, r));
+    }
+    let warm_each = warmup / c;
     let progress = indicatif::ProgressBar::new(total as u64);
     progress.set_style(
-        indicatif::ProgressStyle::with_template("load {bar:40} {pos}/{len} {per_sec} eta {eta}")
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        indicatif::ProgressStyle::with_template(&format!(
+            "{what} {{bar:40}} {{pos}}/{{len}} {{per_sec}} eta {{eta}}"
+        ))
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
-    let results: Vec<Tally> = std::thread::scope(|s| {
+    let results: Vec<(Tally, Bodies)> = std::thread::scope(|s| {
         let handles: Vec<_> = queues
             .into_iter()
             .map(|q| {
                 let progress = &progress;
                 s.spawn(move || {
                     let mut t = Tally::default();
+                    let mut bodies = Vec::new();
                     let mut stream = match TcpStream::connect(addr) {
                         Ok(st) => st,
                         Err(_) => {
                             t.transport_errors += q.len() as u64;
-                            return t;
+                            return (t, bodies);
                         }
                     };
                     let _ = stream.set_nodelay(true);
                     let mut buf = Vec::with_capacity(16 * 1024);
-                    for (i, req) in q.iter().enumerate() {
+                    for (i, (n, req)) in q.iter().enumerate() {
                         let started = Instant::now();
                         let r = stream
                             .write_all(req)
                             .and_then(|()| read_response(&mut stream, &mut buf));
                         let done = Instant::now();
                         progress.inc(1);
+                        if keep && let Ok((_, head)) = &r {
+                            bodies.push((*n, buf[*head..].to_vec()));
+                        }
                         if i < warm_each {
                             continue;
                         }
                         t.first.get_or_insert(started);
                         t.last = Some(done);
                         match r {
-                            Ok(status) => {
+                            Ok((status, _)) => {
                                 let us = (done - started).as_micros();
                                 t.latencies_us.push(u32::try_from(us).unwrap_or(u32::MAX));
                                 *t.by_status.entry(status).or_default() += 1;
@@ -350,12 +354,12 @@ pub(crate) fn run(args: LoadArgs) -> Result<()> {
                                 t.transport_errors += 1;
                                 match TcpStream::connect(addr) {
                                     Ok(st) => stream = st,
-                                    Err(_) => return t,
+                                    Err(_) => return (t, bodies),
                                 }
                             }
                         }
                     }
-                    t
+                    (t, bodies)
                 })
             })
             .collect();
@@ -363,7 +367,8 @@ pub(crate) fn run(args: LoadArgs) -> Result<()> {
     });
     progress.finish_and_clear();
     let mut all = Tally::default();
-    for t in results {
+    let mut bodies = vec![Vec::new(); if keep { total } else { 0 }];
+    for (t, b) in results {
         all.latencies_us.extend(t.latencies_us);
         for (k, v) in t.by_status {
             *all.by_status.entry(k).or_default() += v;
@@ -377,43 +382,171 @@ pub(crate) fn run(args: LoadArgs) -> Result<()> {
             (Some(a), Some(b)) => Some(a.max(b)),
             (a, b) => a.or(b),
         };
+        for (n, body) in b {
+            bodies[n] = body;
+        }
     }
-    let elapsed = match (all.first, all.last) {
-        (Some(a), Some(b)) => (b - a).as_secs_f64().max(1e-9),
-        _ => bail!("no request was measured"),
-    };
     all.latencies_us.sort_unstable();
-    let done = all.latencies_us.len();
-    let ok = all.by_status.get(&200).copied().unwrap_or(0);
+    (all, bodies)
+}
+
+/// Prints one phase; returns its rate, or fails unless every request got `want`.
+fn report(label: &str, t: &Tally, want: u16, c: usize) -> Result<f64> {
+    let elapsed = match (t.first, t.last) {
+        (Some(a), Some(b)) => (b - a).as_secs_f64().max(1e-9),
+        _ => bail!("{label}: no request was measured"),
+    };
+    let done = t.latencies_us.len();
+    let ok = t.by_status.get(&want).copied().unwrap_or(0);
+    let rate = done as f64 / elapsed;
+    println!(
+        "{label}: {done} in {elapsed:.1} s = {rate:.0}/s ({ok} answered {want}, statuses {:?}, {} transport errors), {c} connections",
+        t.by_status, t.transport_errors,
+    );
+    println!(
+        "latency ms: p50 {:.2}  p90 {:.2}  p99 {:.2}  p99.9 {:.2}  max {:.2}",
+        percentile(&t.latencies_us, 0.50),
+        percentile(&t.latencies_us, 0.90),
+        percentile(&t.latencies_us, 0.99),
+        percentile(&t.latencies_us, 0.999),
+        percentile(&t.latencies_us, 1.0),
+    );
+    if ok as usize != done || t.transport_errors > 0 {
+        bail!("{label}: not every request was answered {want}");
+    }
+    Ok(rate)
+}
+
+/// Registers an example principal's certificate with the ledger.
+fn register(args: &LoadArgs, name: &str, role: &str) -> Result<DepartmentSigner> {
+    let (key, chain) = crate::verifycmd::department_key(
+        &args.keys.join(format!("{name}.key.pem")),
+        &args.keys.join(format!("{name}.crt.pem")),
+    )?;
+    let signer = DepartmentSigner::new(key);
+    let reg = DepartmentClient::new(&args.url, signer.clone())
+        .with_context(|| format!("{}: not a base URL", args.url))?
+        .register(&chain, role)
+        .with_context(|| format!("registering {name} at {}", args.url))?;
+    if reg.status != 200 {
+        bail!(
+            "registering {name}: HTTP {}: {}",
+            reg.status,
+            String::from_utf8_lossy(&reg.body)
+        );
+    }
+    Ok(signer)
+}
+
+pub(crate) fn run(args: LoadArgs) -> Result<()> {
+    let holders = holders(&args.input)?;
+    if holders.is_empty() {
+        bail!("{}: no citizen holders in this file", args.input.display());
+    }
+    eprintln!(
+        "{} citizens from {}; measuring Ed25519 on one core…",
+        holders.len(),
+        args.input.display()
+    );
+    let (sign_rate, verify_rate) = ed25519_rates()?;
+    let department = register(&args, &args.department, "department")?;
+    let authority = args
+        .url
+        .strip_prefix("http://")
+        .map(|a| a.trim_end_matches('/').to_owned())
+        .with_context(|| format!("{}: only http:// URLs are supported", args.url))?;
+    let addr: std::net::SocketAddr = std::net::ToSocketAddrs::to_socket_addrs(&authority)
+        .with_context(|| format!("resolving {authority}"))?
+        .next()
+        .with_context(|| format!("{authority}: no address"))?;
+    let c = args.concurrency.max(1);
+    let total = args.requests + args.warmup;
     println!(
         "raw limits, this machine, now: Ed25519 {sign_rate:.0} signatures/s and {verify_rate:.0} verify_strict/s per core"
     );
-    println!(
-        "verifications ({}, {}): {done} in {elapsed:.1} s = {:.0}/s ({ok} answered 200, statuses {:?}, {} transport errors), {c} connections",
-        if args.single {
+    let holder = |n: usize| &holders[n % holders.len()];
+    let (promise, single) = (args.promise, args.single || args.consent);
+    // Signing before each phase keeps the generator's signing out of the measured window;
+    // the signatures stay fresh (±300 s) for a phase of this size.
+    let plain = sign_all(
+        "requests",
+        total,
+        &department,
+        &authority,
+        "/v1/verifications",
+        &|n| body(holder(n), n as u64, promise, single, None),
+    )?;
+    let label = format!(
+        "verifications ({}, {})",
+        if single {
             "1 certificate type"
         } else {
             "3 certificate types"
         },
-        if args.promise {
+        if promise {
             "promise: no tlog-proof"
         } else {
             "with tlog-proof"
-        },
-        done as f64 / elapsed,
-        all.by_status,
-        all.transport_errors,
+        }
     );
-    println!(
-        "latency ms: p50 {:.2}  p90 {:.2}  p99 {:.2}  p99.9 {:.2}  max {:.2}",
-        percentile(&all.latencies_us, 0.50),
-        percentile(&all.latencies_us, 0.90),
-        percentile(&all.latencies_us, 0.99),
-        percentile(&all.latencies_us, 0.999),
-        percentile(&all.latencies_us, 1.0),
-    );
-    if ok as usize != done || all.transport_errors > 0 {
-        bail!("not every request was answered 200");
+    let (t, _) = send_all("verifications", addr, plain, c, args.warmup, false);
+    let plain_rate = report(&label, &t, 200, c)?;
+    if !args.consent {
+        return Ok(());
     }
+
+    // Consents: a channel grants one per request for the consent-based twin of the
+    // scenario (QD-GZF-001, 公共租赁住房申请: holds_valid on the 不动产权证书), then the
+    // department uses each once.
+    let channel = register(&args, "channel-ishandong", "channel")?;
+    let grants = sign_all(
+        "grants",
+        total,
+        &channel,
+        &authority,
+        "/v1/consents",
+        &|n| grant_body(holder(n)),
+    )?;
+    let (t, bodies) = send_all("grants", addr, grants, c, args.warmup, true);
+    let grant_rate = report("consent grants", &t, 201, c)?;
+    let codes: Vec<String> = bodies
+        .iter()
+        .map(|b| {
+            serde_json::from_slice::<serde_json::Value>(b)
+                .ok()
+                .and_then(|v| v["consent_code"].as_str().map(str::to_owned))
+                .context("a grant answer without a consent code")
+        })
+        .collect::<Result<_>>()?;
+    let uses = sign_all(
+        "uses",
+        total,
+        &department,
+        &authority,
+        "/v1/verifications",
+        &|n| body(holder(n), n as u64, promise, true, Some(&codes[n])),
+    )?;
+    let (t, _) = send_all("consented verifications", addr, uses, c, args.warmup, false);
+    let used_rate = report("verifications with a consent", &t, 200, c)?;
+    println!(
+        "consent overhead: consumption {:+.1} % per verification; grant + consumption {:+.1} % (cost = 1/rate, same run)",
+        (plain_rate / used_rate - 1.0) * 100.0,
+        ((1.0 / grant_rate + 1.0 / used_rate) / (1.0 / plain_rate) - 1.0) * 100.0,
+    );
     Ok(())
+}
+
+/// A channel's grant for one holder: QD-GZF-001, the housing bureau, `holds_valid` only.
+fn grant_body(h: &Holder) -> Vec<u8> {
+    let mut salt = [0u8; 16];
+    #[allow(clippy::expect_used)]
+    getrandom::fill(&mut salt).expect("the operating system's random source works");
+    serde_json::to_vec(&serde_json::json!({
+        "holder": {"type": "111", "code": h.code},
+        "scenario": CONSENT_SCENARIO,
+        "department": "11370200MB00001103",
+        "certificates": [{"type_code": TITLE, "predicates": ["holds_valid"]}],
+        "salt": BASE64_STANDARD.encode(salt),
+    }))
+    .unwrap_or_default()
 }

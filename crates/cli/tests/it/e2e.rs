@@ -388,6 +388,7 @@ fn verify_a_citizen_and_check_the_receipt_offline() {
         "400",
         "--warmup",
         "40",
+        "--consent",
     ]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
@@ -396,6 +397,8 @@ fn verify_a_citizen_and_check_the_receipt_offline() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(text.contains("400 answered 200"), "{text}");
+    assert!(text.contains("consent grants: 400"), "{text}");
+    assert!(text.contains("verifications with a consent: 400"), "{text}");
     assert!(text.contains("verify_strict/s per core"), "{text}");
 }
 
