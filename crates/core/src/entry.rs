@@ -207,9 +207,10 @@ pub struct AccessRecorded {
     /// What an auditor needs to re-verify the department's RFC 9421 signature on the
     /// request (non-repudiation); none of it is personal data.
     pub request: RequestSignature,
-    /// The pseudonym of the holder the request was about, once resolved (absent when the
-    /// request was refused before, or named no existing holder): the holder's access
-    /// history is built from it.
+    /// The pseudonym of the holder the request was about, once resolved: from a holder
+    /// code that parsed, or as the holder of the named certificate (absent when the
+    /// request was refused before that, or named a certificate that does not exist). The
+    /// holder's access history is built from it.
     pub holder: Option<[u8; 32]>,
 }
 

@@ -9,10 +9,12 @@
 //!
 //! Invariants:
 //! * **Single use, exactly once.** A verification consumes a consent in the same store
-//!   transaction as its `AccessRecorded` entry; while it is being consumed the code is
-//!   held in an in-memory set, so a concurrent use or revocation of the same code is
-//!   refused (`consent_used`) instead of racing. If the append fails the consent stays
-//!   unused.
+//!   transaction as its `AccessRecorded` entry, which also inserts an insert-only "spent"
+//!   marker (a revocation inserts the same marker): whatever happens in memory, a second
+//!   use or revocation fails in the store. While a use is in progress the code is also
+//!   held in an in-memory set, so concurrent uses are refused (`consent_used`) and a
+//!   concurrent revocation answers `consent_not_active`, instead of queueing appends that
+//!   would fail. A use whose append fails leaves the consent unused.
 //! * **The code is a bearer secret.** It travels only in request bodies and in the
 //!   channel's response; the log and the store keep its SHA-256.
 //! * **The history comes from the log.** Every `AccessRecorded` entry about a resolved
@@ -259,6 +261,20 @@ pub struct AccessRow {
     pub reason: String,
     /// Whether a consent was used.
     pub consent_used: bool,
+}
+
+/// The insert-only marker that a consent was used or revoked (`Table::Consents`, key
+/// `digest ‖ "/spent"`): a second use or revocation fails its append as a duplicate, in
+/// the store transaction, whatever happened to the in-memory hold.
+pub(crate) fn spent_marker(digest: &[u8; 32]) -> PendingPut {
+    let mut key = digest.to_vec();
+    key.extend_from_slice(b"/spent");
+    PendingPut::plain(Put {
+        table: Table::Consents,
+        key,
+        value: Vec::new(),
+        mode: PutMode::Insert,
+    })
 }
 
 /// RFC 4648 base32 without padding, upper case: the alphabet of QR alphanumeric mode.
@@ -549,29 +565,37 @@ impl Verifications {
             return Err(ConsentError::NotActive);
         }
         rec.state = ConsentState::Revoked;
+        let revoking = channel.organisation().to_owned();
         let (request_digest, request) = channel.into_parts();
         let entry = Entry::ConsentRevoked(ConsentRevoked {
             time: self.clock.now_millis(),
-            channel: rec.channel.clone(),
+            channel: revoking,
             consent: digest,
             request_digest,
             request,
         })
         .encode()
         .map_err(|_| ConsentError::Unavailable)?;
-        let put = PendingPut::plain(Put {
-            table: Table::Consents,
-            key: digest.to_vec(),
-            value: rec.encode(),
-            mode: PutMode::Upsert,
-        });
+        let puts = vec![
+            PendingPut::plain(Put {
+                table: Table::Consents,
+                key: digest.to_vec(),
+                value: rec.encode(),
+                mode: PutMode::Upsert,
+            }),
+            spent_marker(&digest),
+        ];
         let appended = self
             .log
-            .append_with(vec![entry], vec![put])
+            .append_with(vec![entry], puts)
             .await
-            .map_err(|e| {
-                tracing::error!(error = %e, "could not record a revocation");
-                ConsentError::Unavailable
+            .map_err(|e| match e {
+                // Spent by a use whose in-memory hold was released early.
+                crate::log::AppendError::Duplicate => ConsentError::NotActive,
+                e => {
+                    tracing::error!(error = %e, "could not record a revocation");
+                    ConsentError::Unavailable
+                }
             })?;
         Ok(appended.index)
     }

@@ -399,6 +399,8 @@ pub struct Verifications {
     /// The `@authority` requests must be signed for, when configured: a request signed
     /// for another deployment (sharing the trust anchor) is refused.
     authority: Option<String>,
+    /// When this service started (Unix seconds).
+    started: i64,
 }
 
 /// A decision: the results and the consent consumed, or the denial.
@@ -410,11 +412,15 @@ struct Evaluated<'a> {
     holder: Option<Pseudonym>,
 }
 
-/// A consent reserved for one decision: the record marked used, written with the entry.
+/// A consent reserved for one decision: the record marked used and the insert-only
+/// "spent" marker, written with the entry. The marker makes single use hold in the store
+/// transaction itself, even if the in-memory hold is released early (a request cancelled
+/// by a timeout or a disconnect while its append is queued): a second use or a revocation
+/// then fails its append as a duplicate and discloses nothing.
 struct ConsentUse<'a> {
     digest: [u8; 32],
     _guard: ConsentGuard<'a>,
-    put: PendingPut,
+    puts: Vec<PendingPut>,
 }
 
 /// Releases a reserved consent digest when dropped.
@@ -461,22 +467,7 @@ impl Verifications {
     ) -> Self {
         let now_ms = clock.now_millis();
         let now = (now_ms / 1000) as i64;
-        let nonces = match recent_nonces(certs.store(), log.latest().size, now_ms) {
-            Ok(seen) => {
-                let cache = NonceCache::new(MAX_CREATED_SKEW_SECS, NONCE_CAPACITY, i64::MIN);
-                let count = seen.len();
-                for (keyid, nonce, created) in seen {
-                    // Refusals here only mean the nonce is stale or already known.
-                    let _ = cache.check(&keyid, &nonce, created, now);
-                }
-                tracing::info!(recent = count, "request nonces rebuilt from the log");
-                cache
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "could not rebuild request nonces from the log; refusing signatures created before now");
-                NonceCache::new(MAX_CREATED_SKEW_SECS, NONCE_CAPACITY, now)
-            }
-        };
+        let nonces = rebuilt_nonces(certs.store(), log.latest().size, now_ms);
         Self {
             log,
             certs,
@@ -487,6 +478,7 @@ impl Verifications {
             nonces,
             consuming: Mutex::new(HashSet::new()),
             authority: None,
+            started: now,
         }
     }
 
@@ -509,6 +501,24 @@ impl Verifications {
     /// remembered only for a signature that verified.
     pub fn authenticate(&self, req: &SignedHttp<'_>) -> Result<Authenticated, AuthError> {
         self.authenticate_as(req, Role::Department)
+    }
+
+    /// [`Verifications::authenticate_as`] for a request that writes no entry (a history
+    /// read): its nonce cannot be rebuilt from the log after a restart, so a signature
+    /// created before this process started is refused as well.
+    pub fn authenticate_unlogged(
+        &self,
+        req: &SignedHttp<'_>,
+        role: Role,
+    ) -> Result<Authenticated, AuthError> {
+        let auth = self.authenticate_as(req, role)?;
+        let created = httpsig::parse(&format!("x={}", auth.request.params), "x=:AA==:")
+            .ok()
+            .and_then(|(_, p, _)| p.created());
+        if created.is_none_or(|c| c < self.started) {
+            return Err(AuthError::BeforeRestart);
+        }
+        Ok(auth)
     }
 
     /// [`Verifications::authenticate`] for a principal of `role` (a channel for consents
@@ -680,6 +690,8 @@ impl Verifications {
                     Ok(_) => Err(Denial::Malformed("too many fields")),
                     denied => denied,
                 };
+                // A denial consumes nothing.
+                consent = None;
                 (outcome, Vec::new(), Vec::new())
             };
         let time = self.clock.now_millis();
@@ -726,7 +738,7 @@ impl Verifications {
             });
         }
         if let Some(c) = &consent {
-            puts.push(c.put.clone());
+            puts.extend(c.puts.iter().cloned());
         }
         let appended = self.log.append_with(vec![entry], puts).await.map_err(|e| {
             if !matches!(e, AppendError::Duplicate) {
@@ -926,12 +938,15 @@ impl Verifications {
         Ok(Ok(ConsentUse {
             digest,
             _guard: guard,
-            put: PendingPut::plain(Put {
-                table: Table::Consents,
-                key: digest.to_vec(),
-                value: rec.encode(),
-                mode: PutMode::Upsert,
-            }),
+            puts: vec![
+                PendingPut::plain(Put {
+                    table: Table::Consents,
+                    key: digest.to_vec(),
+                    value: rec.encode(),
+                    mode: PutMode::Upsert,
+                }),
+                crate::consent::spent_marker(&digest),
+            ],
         }))
     }
 
@@ -1059,6 +1074,35 @@ impl Verifications {
     }
 }
 
+/// The nonce cache, with the nonces of the log's recent signed entries; if the log cannot
+/// be read or holds more recent nonces than the cache can, a cache that refuses
+/// signatures created before now instead.
+fn rebuilt_nonces(store: &dyn proofless_store::Store, size: u64, now_ms: u64) -> NonceCache {
+    let now = (now_ms / 1000) as i64;
+    let fallback = || NonceCache::new(MAX_CREATED_SKEW_SECS, NONCE_CAPACITY, now);
+    let seen = match recent_nonces(store, size, now_ms) {
+        Ok(seen) => seen,
+        Err(e) => {
+            tracing::warn!(error = %e, "could not rebuild request nonces from the log; refusing signatures created before now");
+            return fallback();
+        }
+    };
+    let cache = NonceCache::new(MAX_CREATED_SKEW_SECS, NONCE_CAPACITY, i64::MIN);
+    let count = seen.len();
+    for (keyid, nonce, created) in seen {
+        // Stale or already known: nothing to remember. Full: the cache cannot hold the
+        // window, so fall back.
+        if cache.check(&keyid, &nonce, created, now) == Err(NonceError::Full) {
+            tracing::warn!(
+                "too many recent nonces to rebuild; refusing signatures created before now"
+            );
+            return fallback();
+        }
+    }
+    tracing::info!(recent = count, "request nonces rebuilt from the log");
+    cache
+}
+
 /// `(keyid, nonce, created)` of every signed request recorded in the log in the last
 /// `2 × MAX_CREATED_SKEW_SECS` before `now_ms` (a nonce still acceptable now was created
 /// at most that long before it was recorded), read from the end of the log backwards.
@@ -1127,6 +1171,13 @@ fn check_queries(scenario: &Scenario, queries: &[Query]) -> Result<(), Denial> {
         };
         if q.disclose.is_empty() && q.claims.is_empty() && q.predicates.is_empty() {
             return Err(Denial::Malformed("a certificate query asks nothing"));
+        }
+        if q.disclose
+            .iter()
+            .enumerate()
+            .any(|(j, f)| q.disclose[..j].contains(f))
+        {
+            return Err(Denial::Malformed("a field is asked twice"));
         }
         if !q.disclose.iter().all(|f| rule.may_disclose(f))
             || !q.claims.keys().all(|f| rule.may_check(f))

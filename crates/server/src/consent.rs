@@ -27,21 +27,26 @@ impl From<ConsentError> for ApiError {
 }
 
 /// Authenticates a channel's request and parses its JSON body (after authentication).
+/// A request that writes no entry (`logged` false: a history read) must also be signed
+/// after this process started: its nonce is not in the log to be rebuilt after a restart.
 fn channel_request<T: for<'de> Deserialize<'de>>(
     s: &AppState,
     method: &Method,
     uri: &Uri,
     headers: &HeaderMap,
     body: &Bytes,
+    logged: bool,
 ) -> Result<(Arc<Verifications>, Authenticated, T), ApiError> {
     let svc = crate::verify::service(s)?;
     if body.len() > crate::verify::MAX_VERIFICATION_BODY {
         return Err(ApiError::new("payload_too_large"));
     }
-    let auth = svc.authenticate_as(
-        &crate::verify::signed_http(method, uri, headers, body),
-        Role::Channel,
-    )?;
+    let req = crate::verify::signed_http(method, uri, headers, body);
+    let auth = if logged {
+        svc.authenticate_as(&req, Role::Channel)?
+    } else {
+        svc.authenticate_unlogged(&req, Role::Channel)?
+    };
     let parsed: T = serde_json::from_slice(body).map_err(|_| {
         ApiError::new("invalid_json").detail("the JSON does not have the expected fields and types")
     })?;
@@ -149,7 +154,8 @@ pub(crate) async fn grant(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let (svc, auth, b): (_, _, GrantBody) = channel_request(&s, &method, &uri, &headers, &body)?;
+    let (svc, auth, b): (_, _, GrantBody) =
+        channel_request(&s, &method, &uri, &headers, &body, true)?;
     check_salt(&b.salt)?;
     let certificates = b
         .certificates
@@ -233,7 +239,8 @@ pub(crate) async fn revoke(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let (svc, auth, b): (_, _, RevokeBody) = channel_request(&s, &method, &uri, &headers, &body)?;
+    let (svc, auth, b): (_, _, RevokeBody) =
+        channel_request(&s, &method, &uri, &headers, &body, true)?;
     check_salt(&b.salt)?;
     let index = svc
         .revoke(auth, &(b.holder.code_type, b.holder.code), &b.consent_code)
@@ -313,7 +320,8 @@ pub(crate) async fn history(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let (svc, _auth, b): (_, _, HistoryBody) = channel_request(&s, &method, &uri, &headers, &body)?;
+    let (svc, _auth, b): (_, _, HistoryBody) =
+        channel_request(&s, &method, &uri, &headers, &body, false)?;
     check_salt(&b.salt)?;
     let limit = b.limit.unwrap_or(20).clamp(1, 100);
     let holder = (b.holder.code_type, b.holder.code);

@@ -388,18 +388,81 @@ async fn concurrent_uses_of_one_code_succeed_exactly_once() {
         let tasks: Vec<_> = (0..64)
             .map(|_| {
                 let (f, body) = (f.clone(), body.clone());
-                tokio::spawn(async move { f.verify(HR, &body).await.0 })
+                tokio::spawn(async move { f.verify(HR, &body).await })
             })
             .collect();
         let mut ok = 0;
         let mut used = 0;
         for t in tasks {
             match t.await.unwrap() {
-                StatusCode::OK => ok += 1,
-                StatusCode::FORBIDDEN => used += 1,
-                other => panic!("round {round}: unexpected {other}"),
+                (StatusCode::OK, _) => ok += 1,
+                (StatusCode::FORBIDDEN, b) => {
+                    let v: serde_json::Value = serde_json::from_slice(&b).unwrap();
+                    assert_eq!(v["code"], "consent_used", "round {round}");
+                    used += 1;
+                }
+                (other, _) => panic!("round {round}: unexpected {other}"),
             }
         }
         assert_eq!((ok, used), (1, 63), "round {round}");
+        // Exactly one entry consumed it.
+        let digest = proofless_ledger::consent::consent_digest(&code);
+        let size = f.size();
+        let consumed = (size - 64..size)
+            .filter(|i| {
+                matches!(Entry::decode(&f.log.entry(*i).unwrap().entry).unwrap(),
+                    Entry::AccessRecorded(a) if a.consent == Some(digest))
+            })
+            .count();
+        assert_eq!(consumed, 1, "round {round}");
     }
+}
+
+/// Single use holds in the store transaction itself: even with the consent's record put
+/// back to active behind the service's back (as if an in-memory hold had been released
+/// early), a second use fails closed and discloses nothing.
+#[tokio::test]
+async fn a_used_consent_stays_spent_in_the_store() {
+    use proofless_store::{Put, PutMode, Store as _, Table};
+    let f = fixture().await;
+    let holder = citizen();
+    f.issue_marriage(holder).await;
+    let code = granted_code(&f, &grant_body(&holder)).await;
+    let (st, _) = f.verify(HR, &use_body(&holder, &code)).await;
+    assert_eq!(st, StatusCode::OK);
+    let digest = proofless_ledger::consent::consent_digest(&code);
+    let mut rec = f.store.get(Table::Consents, &digest).unwrap().unwrap();
+    // `5: expires (uint64)` then `6: state`: flip used (1) back to active (0).
+    let at = (0..rec.len() - 11)
+        .find(|&i| rec[i] == 0x05 && rec[i + 1] == 0x1b && rec[i + 10] == 0x06)
+        .unwrap();
+    assert_eq!(rec[at + 11], 0x01);
+    rec[at + 11] = 0x00;
+    let filler = Entry::KeyEvent(proofless_core::entry::KeyEvent {
+        time: 1,
+        action: proofless_core::entry::KeyAction::Registered,
+        role: "witness".into(),
+        key_id: [0x77; 32],
+        certificate: None,
+        organisation: None,
+    })
+    .encode()
+    .unwrap();
+    f.log
+        .append_with(
+            vec![filler],
+            vec![proofless_ledger::PendingPut::plain(Put {
+                table: Table::Consents,
+                key: digest.to_vec(),
+                value: rec,
+                mode: PutMode::Upsert,
+            })],
+        )
+        .await
+        .unwrap();
+    let size = f.size();
+    let (st, resp) = f.verify(HR, &use_body(&holder, &code)).await;
+    assert_eq!(st, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(!String::from_utf8_lossy(&resp).contains("match"));
+    assert_eq!(f.size(), size, "nothing appended");
 }
