@@ -109,6 +109,20 @@ pub struct Response {
     pub body: Vec<u8>,
 }
 
+impl Response {
+    /// Status and body (at most 16 MiB) of a ureq response.
+    fn read(mut resp: ureq::http::Response<ureq::Body>) -> Result<Self, ureq::Error> {
+        Ok(Self {
+            status: resp.status().as_u16(),
+            body: resp
+                .body_mut()
+                .with_config()
+                .limit(16 * 1024 * 1024)
+                .read_to_vec()?,
+        })
+    }
+}
+
 impl DepartmentClient {
     /// A client of the ledger at `base` (`http://host:port`), signing with `signer`.
     pub fn new(base: &str, signer: DepartmentSigner) -> Result<Self, ureq::Error> {
@@ -151,28 +165,12 @@ impl DepartmentClient {
         for (name, value) in &signed.headers {
             req = req.header(*name, value);
         }
-        let mut resp = req.send(body)?;
-        Ok(Response {
-            status: resp.status().as_u16(),
-            body: resp
-                .body_mut()
-                .with_config()
-                .limit(16 * 1024 * 1024)
-                .read_to_vec()?,
-        })
+        Response::read(req.send(body)?)
     }
 
     /// GETs `path` (unsigned: public read API).
     pub fn get(&self, path: &str) -> Result<Response, ureq::Error> {
-        let mut resp = self.agent.get(format!("{}{path}", self.base)).call()?;
-        Ok(Response {
-            status: resp.status().as_u16(),
-            body: resp
-                .body_mut()
-                .with_config()
-                .limit(16 * 1024 * 1024)
-                .read_to_vec()?,
-        })
+        Response::read(self.agent.get(format!("{}{path}", self.base)).call()?)
     }
 
     /// Registers the department's certificate `chain` (DER, leaf first) with the ledger.
@@ -185,14 +183,11 @@ impl DepartmentClient {
                 .map(|c| base64::engine::general_purpose::STANDARD.encode(c))
                 .collect::<Vec<_>>(),
         });
-        let mut resp = self
-            .agent
-            .post(format!("{}/v1/keys", self.base))
-            .send_json(&body)?;
-        Ok(Response {
-            status: resp.status().as_u16(),
-            body: resp.body_mut().read_to_vec()?,
-        })
+        Response::read(
+            self.agent
+                .post(format!("{}/v1/keys", self.base))
+                .send_json(&body)?,
+        )
     }
 }
 

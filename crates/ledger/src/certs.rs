@@ -305,27 +305,27 @@ fn key_record(role: Role, organisation: &str, retired: bool) -> Vec<u8> {
     )
 }
 
-fn key_retired(bytes: &[u8]) -> Result<bool, StoreError> {
+/// The key record's map (its trailing 8-byte `KeyEvent` index removed).
+fn key_record_map(bytes: &[u8]) -> Result<MapReader, StoreError> {
     let corrupt = || StoreError::Corrupt("key record");
     let rec = bytes
         .get(..bytes.len().saturating_sub(8))
         .ok_or_else(corrupt)?;
     let v = cbor::decode_canonical(rec, 1024).map_err(|_| corrupt())?;
-    let mut m = MapReader::new(v).map_err(|_| corrupt())?;
-    match m.take(3).map_err(|_| corrupt())? {
-        ciborium::value::Value::Bool(b) => Ok(b),
-        _ => Err(corrupt()),
+    MapReader::new(v).map_err(|_| corrupt())
+}
+
+fn key_retired(bytes: &[u8]) -> Result<bool, StoreError> {
+    match key_record_map(bytes)?.take(3) {
+        Ok(ciborium::value::Value::Bool(b)) => Ok(b),
+        _ => Err(StoreError::Corrupt("key record")),
     }
 }
 
 fn key_role(bytes: &[u8]) -> Result<String, StoreError> {
-    let corrupt = || StoreError::Corrupt("key record");
-    let rec = bytes
-        .get(..bytes.len().saturating_sub(8))
-        .ok_or_else(corrupt)?;
-    let v = cbor::decode_canonical(rec, 1024).map_err(|_| corrupt())?;
-    let mut m = MapReader::new(v).map_err(|_| corrupt())?;
-    m.text(1, 64).map_err(|_| corrupt())
+    key_record_map(bytes)?
+        .text(1, 64)
+        .map_err(|_| StoreError::Corrupt("key record"))
 }
 
 fn store_err(e: StoreError) -> CertificateError {

@@ -233,6 +233,25 @@ fn readme_run_command_serves_sample_certificates() {
     assert!(ok, "{text}");
 }
 
+/// `proofless verify` as the example housing bureau: `request` to `url`, answer to `out`.
+fn housing_verify(url: &str, keys: &Path, request: &Path, out: &Path) -> std::process::Output {
+    let key = keys.join("department-qingdao-housing.key.pem");
+    let cert = keys.join("department-qingdao-housing.crt.pem");
+    run(&[
+        "verify",
+        "--url",
+        url,
+        "--key",
+        key.to_str().unwrap(),
+        "--certificate",
+        cert.to_str().unwrap(),
+        "--request",
+        request.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ])
+}
+
 /// A department's verification end to end with the real binary: `proofless verify`
 /// signs and sends it, `proofless receipt verify` checks the saved answer offline (and
 /// refuses a tampered copy); the load generator runs against the same server.
@@ -294,23 +313,7 @@ fn verify_a_citizen_and_check_the_receipt_offline() {
         let req = dir.path().join(format!("{name}.request.json"));
         let resp = dir.path().join(format!("{name}.response.json"));
         std::fs::write(&req, body).unwrap();
-        let out = run(&[
-            "verify",
-            "--url",
-            &server.url,
-            "--key",
-            keys.join("department-qingdao-housing.key.pem")
-                .to_str()
-                .unwrap(),
-            "--certificate",
-            keys.join("department-qingdao-housing.crt.pem")
-                .to_str()
-                .unwrap(),
-            "--request",
-            req.to_str().unwrap(),
-            "--out",
-            resp.to_str().unwrap(),
-        ]);
+        let out = housing_verify(&server.url, &keys, &req, &resp);
         (out, req, resp)
     };
     let check = |resp: &Path, req: &Path| {
@@ -474,23 +477,7 @@ fn consent_commands_grant_use_and_list() {
         .to_string(),
     )
     .unwrap();
-    let out = run(&[
-        "verify",
-        "--url",
-        &server.url,
-        "--key",
-        keys.join("department-qingdao-housing.key.pem")
-            .to_str()
-            .unwrap(),
-        "--certificate",
-        keys.join("department-qingdao-housing.crt.pem")
-            .to_str()
-            .unwrap(),
-        "--request",
-        req.to_str().unwrap(),
-        "--out",
-        dir.path().join("answer.json").to_str().unwrap(),
-    ]);
+    let out = housing_verify(&server.url, &keys, &req, &dir.path().join("answer.json"));
     assert!(
         out.status.success(),
         "{}",
