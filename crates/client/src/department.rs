@@ -147,11 +147,6 @@ impl DepartmentClient {
         })
     }
 
-    /// The signer.
-    pub fn signer(&self) -> &DepartmentSigner {
-        &self.signer
-    }
-
     /// POSTs `body` (JSON) to `path`, signed.
     pub fn post(&self, path: &str, body: &[u8]) -> Result<Response, ureq::Error> {
         let signed = self
@@ -166,11 +161,6 @@ impl DepartmentClient {
             req = req.header(*name, value);
         }
         Response::read(req.send(body)?)
-    }
-
-    /// GETs `path` (unsigned: public read API).
-    pub fn get(&self, path: &str) -> Result<Response, ureq::Error> {
-        Response::read(self.agent.get(format!("{}{path}", self.base)).call()?)
     }
 
     /// Registers the department's certificate `chain` (DER, leaf first) with the ledger.

@@ -315,17 +315,48 @@ fn key_record_map(bytes: &[u8]) -> Result<MapReader, StoreError> {
     MapReader::new(v).map_err(|_| corrupt())
 }
 
-fn key_retired(bytes: &[u8]) -> Result<bool, StoreError> {
-    match key_record_map(bytes)?.take(3) {
-        Ok(ciborium::value::Value::Bool(b)) => Ok(b),
-        _ => Err(StoreError::Corrupt("key record")),
+/// The role and retired flag of a key record, decoded once.
+fn key_state(bytes: &[u8]) -> Result<(String, bool), StoreError> {
+    let corrupt = || StoreError::Corrupt("key record");
+    let mut m = key_record_map(bytes)?;
+    let role = m.text(1, 64).map_err(|_| corrupt())?;
+    match m.take(3) {
+        Ok(ciborium::value::Value::Bool(retired)) => Ok((role, retired)),
+        _ => Err(corrupt()),
     }
 }
 
-fn key_role(bytes: &[u8]) -> Result<String, StoreError> {
-    key_record_map(bytes)?
-        .text(1, 64)
-        .map_err(|_| StoreError::Corrupt("key record"))
+fn key_retired(bytes: &[u8]) -> Result<bool, StoreError> {
+    key_state(bytes).map(|(_, retired)| retired)
+}
+
+/// Validated principals by a 32-byte key, each until the time (ms) its validation may be
+/// reused: the earliest notAfter of its path, and at most ten minutes. Bounded: cleared
+/// when it holds more than 10,000.
+#[derive(Default)]
+struct ValidationCache(Mutex<HashMap<[u8; 32], (Principal, u64)>>);
+
+impl ValidationCache {
+    const REUSE_MS: u64 = 10 * 60 * 1000;
+
+    fn get(&self, key: &[u8; 32], now_ms: u64) -> Option<Principal> {
+        let m = self.0.lock().ok()?;
+        m.get(key)
+            .filter(|(_, until)| now_ms <= *until)
+            .map(|(p, _)| p.clone())
+    }
+
+    fn put(&self, key: [u8; 32], p: &Principal, now_ms: u64) {
+        let until = (p.chain_not_after().max(0) as u64)
+            .saturating_mul(1000)
+            .min(now_ms + Self::REUSE_MS);
+        if let Ok(mut m) = self.0.lock() {
+            if m.len() > 10_000 {
+                m.clear();
+            }
+            m.insert(key, (p.clone(), until));
+        }
+    }
 }
 
 fn store_err(e: StoreError) -> CertificateError {
@@ -455,14 +486,10 @@ pub struct Certificates {
     pseudonyms: PseudonymKey,
     clock: Arc<dyn Clock>,
     in_flight: Mutex<HashSet<String>>,
-    /// Validated issuer chains by SHA-256 of the chain, with the time (ms) until which the
-    /// validation may be reused: the earliest notAfter of the path (leaf, intermediates,
-    /// trust anchor), and at most ten minutes, after which
-    /// the chain is validated in full again. Retirement is checked on every use.
-    principals: Mutex<HashMap<[u8; 32], (Principal, u64)>>,
-    /// Registered principals re-validated from their `KeyEvent`, by key id, with the time
-    /// (ms) until which the validation may be reused (as for `principals`).
-    by_key: Mutex<HashMap<[u8; 32], (Principal, u64)>>,
+    /// Validated issuer chains by SHA-256 of the chain; retirement is checked on every use.
+    principals: ValidationCache,
+    /// Registered principals re-validated from their `KeyEvent`, by key id.
+    by_key: ValidationCache,
     /// Held while a new key's registration is appended.
     registering: tokio::sync::Mutex<()>,
     /// Keys known to be registered (registration is permanent; retirement is checked
@@ -505,8 +532,8 @@ impl Certificates {
             pseudonyms,
             clock,
             in_flight: Mutex::new(HashSet::new()),
-            principals: Mutex::new(HashMap::new()),
-            by_key: Mutex::new(HashMap::new()),
+            principals: ValidationCache::default(),
+            by_key: ValidationCache::default(),
             registering: tokio::sync::Mutex::new(()),
             registered: Mutex::new(HashSet::new()),
             pending_keys: Mutex::new(HashMap::new()),
@@ -553,7 +580,6 @@ impl Certificates {
     }
 
     fn principal(&self, chain: &[Vec<u8>]) -> Result<Principal, CertificateError> {
-        const REUSE_MS: u64 = 10 * 60 * 1000;
         let now_ms = self.clock.now_millis();
         let digest: [u8; 32] = {
             use sha2::Digest as _;
@@ -564,25 +590,12 @@ impl Certificates {
             }
             h.finalize().into()
         };
-        let cached = self.principals.lock().ok().and_then(|m| {
-            m.get(&digest)
-                .filter(|(_, until)| now_ms <= *until)
-                .map(|(p, _)| p.clone())
-        });
-        let p = match cached {
+        let p = match self.principals.get(&digest, now_ms) {
             Some(p) => p,
             None => {
                 let p = pki::validate(chain, &self.anchor, Role::Issuer, (now_ms / 1000) as i64)
                     .map_err(CertificateError::Untrusted)?;
-                let until = (p.chain_not_after().max(0) as u64)
-                    .saturating_mul(1000)
-                    .min(now_ms + REUSE_MS);
-                if let Ok(mut m) = self.principals.lock() {
-                    if m.len() > 10_000 {
-                        m.clear();
-                    }
-                    m.insert(digest, (p.clone(), until));
-                }
+                self.principals.put(digest, &p, now_ms);
                 p
             }
         };
@@ -718,34 +731,22 @@ impl Certificates {
             .get(Table::Keys, key_id)
             .map_err(store_err)?
             .ok_or(CertificateError::UnknownKey)?;
-        if key_retired(&rec).map_err(store_err)? {
+        let (registered_role, retired) = key_state(&rec).map_err(store_err)?;
+        if retired {
             return Err(CertificateError::KeyRetired);
         }
-        if key_role(&rec).map_err(store_err)? != role.name() {
+        if registered_role != role.name() {
             // Registered, but as another kind of principal.
             return Err(CertificateError::UnknownKey);
         }
         let now_ms = self.clock.now_millis();
-        let cached = self.by_key.lock().ok().and_then(|m| {
-            m.get(key_id)
-                .filter(|(p, until)| now_ms <= *until && p.role() == role)
-                .map(|(p, _)| p.clone())
-        });
-        if let Some(p) = cached {
+        if let Some(p) = self.by_key.get(key_id, now_ms) {
             return Ok(p);
         }
         let der = self.key_certificate(key_id)?;
         let p = pki::validate(&[der], &self.anchor, role, (now_ms / 1000) as i64)
             .map_err(CertificateError::Untrusted)?;
-        let until = (p.chain_not_after().max(0) as u64)
-            .saturating_mul(1000)
-            .min(now_ms + 10 * 60 * 1000);
-        if let Ok(mut m) = self.by_key.lock() {
-            if m.len() > 10_000 {
-                m.clear();
-            }
-            m.insert(*key_id, (p.clone(), until));
-        }
+        self.by_key.put(*key_id, &p, now_ms);
         Ok(p)
     }
 

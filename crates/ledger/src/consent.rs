@@ -21,11 +21,10 @@
 //!   holder names the holder's pseudonym and is indexed by it (`Table::HolderAccesses`),
 //!   statutory accesses included.
 
-use crate::certs::CertificateError;
 use crate::clock::china_date;
 use crate::log::PendingPut;
 use crate::vault::Pseudonym;
-use crate::verify::{AuthError, Authenticated, Unavailable, Verifications};
+use crate::verify::{Authenticated, Unavailable, Verifications};
 use proofless_core::cbor::{self, MapBuilder, MapReader};
 use proofless_core::entry::{ConsentGranted, ConsentRevoked, Entry, Millis};
 use proofless_core::ids::HolderCode;
@@ -670,18 +669,6 @@ impl Verifications {
             .flat_map(|s| s.departments())
             .find(|d| d.organisation() == organisation)
             .map(|d| d.name().to_owned())
-    }
-}
-
-impl From<CertificateError> for ConsentError {
-    fn from(_: CertificateError) -> Self {
-        Self::Unavailable
-    }
-}
-
-impl From<AuthError> for ConsentError {
-    fn from(_: AuthError) -> Self {
-        Self::Unavailable
     }
 }
 

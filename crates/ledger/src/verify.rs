@@ -233,6 +233,8 @@ pub struct SignedHttp<'a> {
 #[derive(Debug, Clone)]
 pub struct Authenticated {
     organisation: Uscc,
+    /// The signature's `created` (Unix seconds).
+    created: i64,
     request: RequestSignature,
     request_digest: [u8; 32],
 }
@@ -490,11 +492,6 @@ impl Verifications {
         self
     }
 
-    /// The rule set in force and its version.
-    pub fn rules(&self) -> (&RuleSet, u64) {
-        (&self.rules, self.policy_version)
-    }
-
     /// Checks the request's RFC 9421 signature: profile, freshness, content digest, the
     /// key's registration and certificate (role `department`, under the trust anchor,
     /// not retired), the Ed25519 signature (strict), and finally the nonce, which is
@@ -512,10 +509,7 @@ impl Verifications {
         role: Role,
     ) -> Result<Authenticated, AuthError> {
         let auth = self.authenticate_as(req, role)?;
-        let created = httpsig::parse(&format!("x={}", auth.request.params), "x=:AA==:")
-            .ok()
-            .and_then(|(_, p, _)| p.created());
-        if created.is_none_or(|c| c < self.started) {
+        if auth.created < self.started {
             return Err(AuthError::BeforeRestart);
         }
         Ok(auth)
@@ -604,6 +598,7 @@ impl Verifications {
             })?;
         Ok(Authenticated {
             organisation,
+            created: params.created().unwrap_or_default(),
             request: RequestSignature {
                 key_id,
                 method: req.method.to_owned(),
@@ -1204,17 +1199,9 @@ fn check_queries(scenario: &Scenario, queries: &[Query]) -> Result<(), Denial> {
 /// The names recorded for a query: `<type>/disclose/<field>`, `<type>/claim/<field>`,
 /// `<type>/predicate/<name>`. Names only, never values or predicate parameters.
 fn asked_fields(q: &Query) -> Vec<String> {
-    let t = &q.type_code;
-    q.disclose
-        .iter()
-        .map(|f| format!("{t}/disclose/{f}"))
-        .chain(q.claims.keys().map(|f| format!("{t}/claim/{f}")))
-        .chain(
-            q.predicates
-                .iter()
-                .map(|p| format!("{t}/predicate/{}", p.predicate().name())),
-        )
-        .collect()
+    let claims: Vec<String> = q.claims.keys().cloned().collect();
+    let predicates: Vec<Predicate> = q.predicates.iter().map(PredicateQuery::predicate).collect();
+    crate::consent::scope_names(&q.type_code, &q.disclose, &claims, &predicates)
 }
 
 fn text(items: &[Item], pred: impl Fn(&str) -> bool) -> Option<&str> {

@@ -22,6 +22,28 @@ impl Server {
         ])
     }
 
+    /// The README's run command on `data`: the example configuration, with synthetic
+    /// demo data for `sample_holders` holders (none when 0).
+    fn start_example(data: &Path, sample_holders: u64) -> Self {
+        let root = crate::repo_root();
+        let config = root.join("keys-example/proofless.toml");
+        let keys = root.join("keys-example");
+        let holders = sample_holders.to_string();
+        Self::start_with(&[
+            "serve",
+            "--config",
+            config.to_str().unwrap(),
+            "--data",
+            data.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+            "--sample-holders",
+            &holders,
+            "--sample-keys",
+            keys.to_str().unwrap(),
+        ])
+    }
+
     fn start_with(args: &[&str]) -> Self {
         let mut child = Command::new(bin())
             .args(args)
@@ -155,21 +177,8 @@ fn readme_run_command_serves_sample_certificates() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let root = crate::repo_root();
-    let config = root.join("keys-example/proofless.toml");
     let keys = root.join("keys-example");
-    let server = Server::start_with(&[
-        "serve",
-        "--config",
-        config.to_str().unwrap(),
-        "--data",
-        data.to_str().unwrap(),
-        "--listen",
-        "127.0.0.1:0",
-        "--sample-holders",
-        "20",
-        "--sample-keys",
-        keys.to_str().unwrap(),
-    ]);
+    let server = Server::start_example(&data, 20);
     let agent = ureq::Agent::new_with_defaults();
     let get = |path: &str| -> serde_json::Value {
         let body = agent
@@ -261,19 +270,7 @@ fn verify_a_citizen_and_check_the_receipt_offline() {
     let data = dir.path().join("data");
     let root = crate::repo_root();
     let keys = root.join("keys-example");
-    let server = Server::start_with(&[
-        "serve",
-        "--config",
-        root.join("keys-example/proofless.toml").to_str().unwrap(),
-        "--data",
-        data.to_str().unwrap(),
-        "--listen",
-        "127.0.0.1:0",
-        "--sample-holders",
-        "20",
-        "--sample-keys",
-        keys.to_str().unwrap(),
-    ]);
+    let server = Server::start_example(&data, 20);
     // A citizen of the sample.
     let sample = std::fs::read_to_string(data.join("sample.jsonl")).unwrap();
     let holder = sample
@@ -413,15 +410,7 @@ fn consent_commands_grant_use_and_list() {
     let data = dir.path().join("data");
     let root = crate::repo_root();
     let keys = root.join("keys-example");
-    let server = Server::start_with(&[
-        "serve",
-        "--config",
-        root.join("keys-example/proofless.toml").to_str().unwrap(),
-        "--data",
-        data.to_str().unwrap(),
-        "--listen",
-        "127.0.0.1:0",
-    ]);
+    let server = Server::start_example(&data, 0);
     let holder = proofless_core::ids::CitizenId::from_parts("370202", (1990, 1, 1), 123)
         .unwrap()
         .as_str()

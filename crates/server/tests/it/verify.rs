@@ -968,48 +968,52 @@ async fn a_signature_covers_method_path_and_authority() {
     let f = fixture().await;
     let body = request(&citizen(), all_modes()).to_string();
     let before = f.size();
-    // Signed for /v1/verifications on ledger.test; sent elsewhere or otherwise.
-    let good = f.signed(HR, &body);
-    for (method, uri, host) in [
-        (Method::PUT, "/v1/verifications", AUTHORITY),
-        (Method::POST, "/v1/verifications?x=1", "ledger.other"),
+    let (key, _) = department(HR);
+    let signed = |method: &str, path: &str, nonce: &str| {
+        DepartmentSigner::new(key.clone())
+            .sign_with(
+                method,
+                AUTHORITY,
+                path,
+                body.as_bytes(),
+                (NOW / 1000) as i64,
+                nonce,
+            )
+            .unwrap()
+            .headers
+    };
+    // Each is POSTed to /v1/verifications: signed for another path, another method, or
+    // sent to another host than it was signed for.
+    for (what, headers, host) in [
+        ("path", signed("POST", "/v1/consents", "n-path"), AUTHORITY),
+        (
+            "method",
+            signed("PUT", "/v1/verifications", "n-method"),
+            AUTHORITY,
+        ),
+        (
+            "authority",
+            signed("POST", "/v1/verifications", "n-host"),
+            "ledger.other",
+        ),
     ] {
-        let mut b = Request::builder()
-            .method(method.clone())
-            .uri(uri)
-            .header(header::HOST, host)
-            .header(header::CONTENT_TYPE, "application/json");
-        for (k, v) in &good {
-            b = b.header(*k, v);
-        }
-        let resp = router(f.state.clone())
-            .oneshot(b.body(Body::from(body.clone())).unwrap())
-            .await
-            .unwrap();
-        assert!(
-            resp.status() == StatusCode::UNAUTHORIZED
-                || resp.status() == StatusCode::METHOD_NOT_ALLOWED,
-            "{method} {uri} {host}: {}",
-            resp.status()
+        let (st, code) = post_to(&f.state, host, &headers, &body).await;
+        assert_eq!(
+            (st, code.as_str()),
+            (StatusCode::UNAUTHORIZED, "signature_invalid"),
+            "{what}"
         );
     }
-    // Another host with the same path: the signature no longer verifies.
-    let mut b = Request::builder()
-        .method(Method::POST)
-        .uri("/v1/verifications")
-        .header(header::HOST, "ledger.other")
-        .header(header::CONTENT_TYPE, "application/json");
-    for (k, v) in &good {
-        b = b.header(*k, v);
-    }
-    let resp = router(f.state.clone())
-        .oneshot(b.body(Body::from(body.clone())).unwrap())
-        .await
-        .unwrap();
-    let h = resp.headers().clone();
-    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
-    assert_eq!(crate::problem_code(&h, &bytes), "signature_invalid");
     assert_eq!(f.size(), before);
+    // The same request as signed is answered.
+    let (st, _) = post_to(
+        &f.state,
+        AUTHORITY,
+        &signed("POST", "/v1/verifications", "n-good"),
+        &body,
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK);
 }
 
 /// A second service over the same log, as after a restart.
