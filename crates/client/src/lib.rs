@@ -5,6 +5,8 @@
 //!
 //! * [`fetch`] — the [`Fetch`] trait (an HTTP GET of a path under the log's base URL) and
 //!   its `ureq` implementation [`HttpFetch`]; tests and offline bundles implement it too.
+//! * [`audit`] — the auditor's replay: every hash, tile and signature of the log
+//!   verified, and every access decision re-checked against the rules in force then;
 //! * [`department`] — signing department requests (RFC 9421, Ed25519, RFC 9530
 //!   `content-digest`) in the profile the server checks;
 //! * [`certificate`] — offline verification of a certificate and its disclosed items
@@ -17,6 +19,7 @@
 //!   hash tile, recomputes the tree from the entries, and checks the root, every tile, the
 //!   signature, and consistency with the checkpoint seen last time.
 
+pub mod audit;
 pub mod certificate;
 pub mod department;
 pub mod fetch;

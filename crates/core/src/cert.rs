@@ -299,6 +299,12 @@ impl SignedSecurityObject {
         kid_of(&self.sign1)
     }
 
+    /// The bytes the issuer signed (the COSE `Sig_structure`) and the signature, for a
+    /// verifier that checks many signatures at once (the audit replay).
+    pub fn signed_parts(&self) -> (Vec<u8>, Vec<u8>) {
+        (self.sign1.tbs_data(b""), self.sign1.signature.clone())
+    }
+
     /// Verifies the signature with `key` (`verify_strict`). Only a verified object can be
     /// turned into a [`VerifiedSecurityObject`].
     pub fn verify(self, key: &VerifyingKey) -> Result<VerifiedSecurityObject, CertError> {
@@ -605,6 +611,12 @@ impl SignedStatus {
     /// The `kid` header.
     pub fn kid(&self) -> Option<&[u8]> {
         kid_of(&self.sign1)
+    }
+
+    /// The bytes the issuer signed over the statement (the COSE `Sig_structure`) and the signature, for a
+    /// verifier that checks many signatures at once (the audit replay).
+    pub fn signed_parts(&self) -> (Vec<u8>, Vec<u8>) {
+        (self.sign1.tbs_data(b""), self.sign1.signature.clone())
     }
 
     /// Verifies the signature with `key` and returns the log form (empty unprotected

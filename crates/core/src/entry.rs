@@ -279,6 +279,23 @@ pub struct RequestSignature {
 }
 
 impl RequestSignature {
+    /// The RFC 9421 signature base the signer signed, rebuilt from the recorded parts:
+    /// an auditor verifies [`RequestSignature::signature`] over it with the key that
+    /// [`RequestSignature::key_id`] names.
+    pub fn signature_base(&self) -> Result<String, crate::httpsig::HttpSigError> {
+        use base64::Engine;
+        let (_, params, _) = crate::httpsig::parse(
+            &format!("sig={}", self.params),
+            &format!(
+                "sig=:{}:",
+                base64::engine::general_purpose::STANDARD.encode(self.signature)
+            ),
+        )?;
+        let parts = crate::httpsig::RequestParts::new(&self.method, &self.authority, &self.path)
+            .header("content-digest", &self.content_digest);
+        crate::httpsig::signature_base(&parts, &params)
+    }
+
     /// A realistically sized request signature that verifies under no key, for tests and
     /// benchmarks of the log (`n` varies the nonce and the signature bytes).
     pub fn example(n: u64) -> Self {

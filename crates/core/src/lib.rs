@@ -49,3 +49,4 @@ pub mod pki;
 pub mod policy;
 pub mod receipt;
 pub mod tiles;
+pub mod time;

@@ -579,8 +579,9 @@ fn is_scenario_code(code: &str) -> bool {
 /// A set of scenarios that all lint clean, keyed by scenario code.
 #[derive(Debug, Clone, Default)]
 pub struct RuleSet {
-    // INVARIANT: every scenario here passed `lint` against the catalog given to `new`, and
-    // is stored under its own code.
+    // INVARIANT: every scenario here passed `lint` against the catalog given to `new` (or,
+    // from `from_published`, was published by a ledger that linted it), and is stored
+    // under its own code.
     scenarios: BTreeMap<String, Scenario>,
 }
 
@@ -612,6 +613,23 @@ impl RuleSet {
         } else {
             Err(errors)
         }
+    }
+
+    /// Rebuilds a rule set as it was published, for an auditor: the scenarios are not
+    /// linted again (the catalog of that moment may be gone); the caller instead checks
+    /// [`RuleSet::digest`] against the `PolicyPublished` entry, which the ledger wrote only
+    /// for a set that linted clean. Fails on a scenario code used twice.
+    pub fn from_published(
+        scenarios: impl IntoIterator<Item = Scenario>,
+    ) -> Result<RuleSet, String> {
+        let mut map = BTreeMap::new();
+        for s in scenarios {
+            let code = s.code().to_owned();
+            if map.insert(code.clone(), s).is_some() {
+                return Err(format!("scenario {code} appears twice"));
+            }
+        }
+        Ok(RuleSet { scenarios: map })
     }
 
     /// The scenario with this code.

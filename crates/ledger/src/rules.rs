@@ -14,6 +14,57 @@ use sha2::{Digest, Sha256};
 use thiserror::Error;
 
 const CURRENT: &[u8] = b"current";
+const TEXT_PREFIX: &[u8] = b"text/";
+
+fn text_key(version: u64) -> Vec<u8> {
+    let mut k = TEXT_PREFIX.to_vec();
+    k.extend_from_slice(&version.to_be_bytes());
+    k
+}
+
+/// The files of a published rule set version, as an auditor needs them to re-check the
+/// decisions made under it: each scenario's file name and exact text, in code order.
+/// Their [`RuleSet::digest`] is the one in the version's `PolicyPublished` entry.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PublishedFile {
+    /// The file name it was read from.
+    pub file_name: String,
+    /// Its exact text.
+    pub text: String,
+}
+
+fn texts_of(rules: &RuleSet) -> Vec<u8> {
+    let files: Vec<PublishedFile> = rules
+        .scenarios()
+        .values()
+        .map(|s| PublishedFile {
+            file_name: s
+                .file_name()
+                .rsplit(['/', '\\'])
+                .next()
+                .unwrap_or_default()
+                .to_owned(),
+            text: s.text().to_owned(),
+        })
+        .collect();
+    // INVARIANT: a vector of plain strings always serialises.
+    #[allow(clippy::expect_used)]
+    serde_json::to_vec(&files).expect("rule files serialise")
+}
+
+/// The files of rule set `version`, if this store kept them (stores older than this
+/// feature kept only the digest).
+pub fn published(
+    store: &dyn Store,
+    version: u64,
+) -> Result<Option<Vec<PublishedFile>>, StoreError> {
+    let Some(raw) = store.get(Table::Policy, &text_key(version))? else {
+        return Ok(None);
+    };
+    serde_json::from_slice(&raw)
+        .map(Some)
+        .map_err(|_| StoreError::Corrupt("published rule files"))
+}
 
 /// Why the rule set could not be published.
 #[derive(Debug, Error)]
@@ -97,6 +148,12 @@ pub async fn publish(
         key_index_of: None,
         index_of: Some(0),
     };
-    log.append_with(vec![entry], vec![put]).await?;
+    let files = PendingPut::plain(Put {
+        table: Table::Policy,
+        key: text_key(version),
+        value: texts_of(rules),
+        mode: PutMode::Upsert,
+    });
+    log.append_with(vec![entry], vec![put, files]).await?;
     Ok((version, true))
 }

@@ -806,6 +806,18 @@ impl Verifications {
         .to_text())
     }
 
+    /// The files of published rule set `version` (for auditors), `None` when this store
+    /// does not hold them.
+    pub fn published_rules(
+        &self,
+        version: u64,
+    ) -> Result<Option<Vec<crate::rules::PublishedFile>>, Unavailable> {
+        crate::rules::published(self.certs.store(), version).map_err(|e| {
+            tracing::error!(error = %e, "published rule files unreadable");
+            Unavailable
+        })
+    }
+
     /// The tlog-proof of entry `index` against the latest checkpoint (redeeming a
     /// promise). `None` when the entry is not in the log.
     pub fn latest_proof(&self, index: u64) -> Result<Option<String>, Unavailable> {

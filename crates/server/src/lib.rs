@@ -135,6 +135,7 @@ impl AppState {
         verify::register,
         verify::verify,
         verify::receipt_proof,
+        verify::published_rules,
         consent::grant,
         consent::revoke,
         consent::history,
@@ -227,6 +228,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/keys", post(verify::register))
         .route("/v1/verifications", post(verify::verify))
         .route("/v1/receipts/{index}/proof", get(verify::receipt_proof))
+        .route("/v1/policies/{version}", get(verify::published_rules))
         .route("/v1/consents", post(consent::grant))
         .route("/v1/consents/revoke", post(consent::revoke))
         .route("/v1/holder-accesses", post(consent::history))

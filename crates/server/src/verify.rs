@@ -523,3 +523,60 @@ pub(crate) async fn receipt_proof(
     );
     Ok(resp)
 }
+
+/// One published version of the scenario rule set, for auditors.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct PublishedRules {
+    /// The rule set version (as in its `PolicyPublished` entry).
+    version: u64,
+    /// Each scenario file: its name and exact text. Their rule-set digest
+    /// (`format.md` §1.7) equals the entry's.
+    files: Vec<PublishedFile>,
+}
+
+/// One scenario file of a published version.
+#[derive(Serialize, utoipa::ToSchema)]
+pub(crate) struct PublishedFile {
+    file_name: String,
+    text: String,
+}
+
+/// The scenario files of a published rule set version: what an auditor needs to
+/// re-check the decisions made under it.
+#[utoipa::path(
+    get, path = "/v1/policies/{version}", tag = "verifications",
+    params(("version" = u64, Path, description = "The rule set version.")),
+    responses(
+        (status = 200, description = "The version's scenario files.", body = PublishedRules),
+        (status = 404, description = "No such version kept.", body = crate::error::Problem, content_type = "application/problem+json"),
+    )
+)]
+pub(crate) async fn published_rules(
+    State(s): State<AppState>,
+    version: Result<Path<String>, PathRejection>,
+) -> Result<Response, ApiError> {
+    let svc = service(&s)?;
+    let version = version
+        .ok()
+        .and_then(|Path(i)| crate::routes::parse_u64(&i))
+        .ok_or_else(|| ApiError::new("invalid_index"))?;
+    let files = svc
+        .published_rules(version)?
+        .ok_or_else(ApiError::not_found)?;
+    let body = PublishedRules {
+        version,
+        files: files
+            .into_iter()
+            .map(|f| PublishedFile {
+                file_name: f.file_name,
+                text: f.text,
+            })
+            .collect(),
+    };
+    let mut resp = axum::Json(body).into_response();
+    resp.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=31536000, immutable"),
+    );
+    Ok(resp)
+}
