@@ -319,6 +319,7 @@ async fn committed_openapi_is_current_and_covers_every_route() {
         ("/v1/consents", Method::POST, "/v1/consents"),
         ("/v1/consents/revoke", Method::POST, "/v1/consents/revoke"),
         ("/v1/holder-accesses", Method::POST, "/v1/holder-accesses"),
+        ("/v1/policies/{version}", Method::GET, "/v1/policies/1"),
     ] {
         assert!(
             doc["paths"].get(path).is_some(),
@@ -332,7 +333,7 @@ async fn committed_openapi_is_current_and_covers_every_route() {
     }
     assert_eq!(
         doc["paths"].as_object().unwrap().len(),
-        19,
+        20,
         "a documented route is not probed here"
     );
 }

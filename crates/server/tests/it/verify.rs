@@ -1152,3 +1152,31 @@ async fn an_erased_holder_is_reported_and_nothing_is_disclosed() {
     assert!(r.get("disclosed").is_none() && r.get("claims").is_none());
     assert!(!String::from_utf8_lossy(&resp).contains("王芳"));
 }
+
+/// An auditor gets the exact files of each published rule set version, which hash to the
+/// digest its `PolicyPublished` entry commits to.
+#[tokio::test]
+async fn the_files_of_a_published_rule_set_are_served_for_auditors() {
+    let f = fixture().await;
+    let (st, _, body) = f
+        .raw(Method::GET, "/v1/policies/1", None, String::new())
+        .await;
+    assert_eq!(st, StatusCode::OK, "{}", String::from_utf8_lossy(&body));
+    #[derive(serde::Deserialize)]
+    struct Body {
+        version: u64,
+        files: Vec<proofless_client::audit::PolicyFile>,
+    }
+    let b: Body = serde_json::from_slice(&body).unwrap();
+    assert_eq!(b.version, 1);
+    assert!(b.files.iter().all(|f| !f.file_name.contains('/')));
+    let set = proofless_client::audit::rule_set(&b.files).unwrap();
+    assert_eq!(set.digest(), rules().digest());
+    for (path, code) in [
+        ("/v1/policies/2", "not_found"),
+        ("/v1/policies/x", "invalid_index"),
+    ] {
+        let (_, h, body) = f.raw(Method::GET, path, None, String::new()).await;
+        assert_eq!(crate::problem_code(&h, &body), code, "{path}");
+    }
+}
