@@ -2,6 +2,7 @@
 
 mod auditcmd;
 mod bench;
+mod benchreplay;
 mod certcmd;
 mod config;
 mod demo;
@@ -181,6 +182,9 @@ enum AuditCommand {
 enum BenchCommand {
     /// Append load on the log core (durable group commit on redb), with raw limits.
     Log(bench::LogBenchArgs),
+    /// The auditor's replay over a large log with real signatures, built in memory,
+    /// beside Ed25519 single and batch verification rates measured in the same run.
+    Replay(benchreplay::ReplayBenchArgs),
 }
 
 fn main() -> ExitCode {
@@ -227,6 +231,7 @@ fn main() -> ExitCode {
         },
         Command::Bench { command } => match command {
             BenchCommand::Log(args) => bench::log(args),
+            BenchCommand::Replay(args) => benchreplay::run(args),
         },
     };
     match result {

@@ -54,7 +54,7 @@ pub const MAX_LISTED_ANOMALIES: usize = 10_000;
 /// Entries decoded and verified together (16 bundles).
 const CHUNK_BUNDLES: u64 = 16;
 /// Signatures per batch verification.
-const BATCH: usize = 64;
+const BATCH: usize = 256;
 /// Longest validity of a consent (DESIGN.md §5).
 const MAX_CONSENT_MS: u64 = 24 * 3600 * 1000;
 
@@ -827,6 +827,7 @@ impl Run<'_> {
             // Fetch the chunk: entries of the bundles exported with bytes, level-0 tiles
             // of all.
             let mut raw: Vec<Vec<u8>> = Vec::new();
+            let mut first_present = None;
             let mut shape: Vec<(u64, u64, bool, Vec<u8>)> = Vec::new();
             for t in b..end {
                 let first = t * TILE_WIDTH;
@@ -872,23 +873,20 @@ impl Run<'_> {
                         );
                         return;
                     }
-                    raw.extend(entries.into_iter().map(<[u8]>::to_vec));
+                    drop(entries);
+                    first_present.get_or_insert(first);
+                    raw.push(data);
                 }
                 shape.push((first, width, present, tile));
             }
             // Phase 1: decode the entries and their signed parts, on every thread.
-            let mut offset = 0usize;
-            let mut decoded: Vec<Pre> = Vec::new();
-            for (first, width, present, _) in &shape {
-                if *present {
-                    let refs: Vec<&[u8]> = raw[offset..offset + *width as usize]
-                        .iter()
-                        .map(Vec::as_slice)
-                        .collect();
-                    decoded.extend(pre_all(*first, &refs, self.cfg.threads));
-                    offset += *width as usize;
-                }
-            }
+            // The bundles with bytes are consecutive (a range is), so one pass decodes
+            // them all.
+            let refs: Vec<&[u8]> = raw
+                .iter()
+                .flat_map(|d| tiles::split_bundle(d).unwrap_or_default())
+                .collect();
+            let decoded = pre_all(first_present.unwrap_or(0), &refs, self.cfg.threads);
             // Phase 2: in order, the tree and the state; signatures collected.
             let mut jobs = Vec::new();
             let mut decoded = decoded.into_iter().peekable();

@@ -126,6 +126,20 @@ impl MemoryTree {
         tlog_tiles::tree_hash(size, self).map_err(|_| ProofError::InvalidInput)
     }
 
+    /// The data of the hash tile at `level`, `index`, `width` hashes (C2SP tlog-tiles,
+    /// tile height 8), as a server of this tree serves it.
+    pub fn tile(&self, level: u8, index: u64, width: u16) -> Result<Vec<u8>, ProofError> {
+        tlog_tiles::Tile::new(
+            crate::tiles::TILE_HEIGHT,
+            level,
+            index,
+            u32::from(width),
+            false,
+        )
+        .read_data(self)
+        .map_err(|_| ProofError::InvalidInput)
+    }
+
     /// Root hash of the whole tree.
     pub fn root(&self) -> Hash {
         // INVARIANT: `self.size` is always a valid size for `root_at`.

@@ -323,9 +323,7 @@ impl Log {
                     index: t,
                     width: width as u16,
                 };
-                let data = tlog_tiles::Tile::new(TILE_HEIGHT, level, t, width as u32, false)
-                    .read_data(&tree)
-                    .unwrap();
+                let data = tree.tile(level, t, width as u16).unwrap();
                 files.insert(id.path(), data);
             }
         }
