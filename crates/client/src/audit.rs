@@ -53,8 +53,8 @@ pub const BUNDLE_FORMAT: &str = "proofless-audit-bundle/v1";
 pub const MAX_LISTED_ANOMALIES: usize = 10_000;
 /// Entries decoded and verified together (16 bundles).
 const CHUNK_BUNDLES: u64 = 16;
-/// Signatures per batch verification.
-const BATCH: usize = 256;
+/// Signatures per batch verification: enough for Pippenger's multiscalar multiplication.
+pub const BATCH: usize = 256;
 /// Longest validity of a consent (DESIGN.md §5).
 const MAX_CONSENT_MS: u64 = 24 * 3600 * 1000;
 
