@@ -255,6 +255,24 @@ impl ReplayState {
                 s.format
             )));
         }
+        // The frontier must describe exactly `next` leaves, each level a partial tile.
+        let mut leaves = 0u64;
+        for (level, hashes) in s.frontier.iter().enumerate() {
+            let width = 1u64
+                .checked_shl(u32::from(TILE_HEIGHT) * level as u32)
+                .unwrap_or(0);
+            if hashes.len() >= TILE_WIDTH as usize || (width == 0 && !hashes.is_empty()) {
+                return Err(ReplayError::BadState(
+                    "the tree frontier is malformed".into(),
+                ));
+            }
+            leaves = leaves.saturating_add(width.saturating_mul(hashes.len() as u64));
+        }
+        if leaves != s.next {
+            return Err(ReplayError::BadState(
+                "the tree frontier does not match the entries replayed".into(),
+            ));
+        }
         s.rebuild()?;
         Ok(s)
     }
@@ -1012,7 +1030,12 @@ impl Run<'_> {
             if level > 0 {
                 // Level 0 tiles were compared leaf by leaf; check the full upper tile.
                 let shift = u32::from(TILE_HEIGHT) * (level as u32 + 1);
-                let index = (self.state.next >> shift) - 1;
+                let index = self
+                    .state
+                    .next
+                    .checked_shr(shift)
+                    .unwrap_or(0)
+                    .saturating_sub(1);
                 let path = TileId::Hashes {
                     level: level as u8,
                     index,
@@ -2064,6 +2087,20 @@ mod tests {
             assert_eq!(frontier_root(&frontier), tree.root(), "size {}", n + 1);
         }
         assert_eq!(frontier_root(&[]), merkle::EMPTY_HASH);
+    }
+
+    #[test]
+    fn a_state_whose_frontier_does_not_match_is_refused() {
+        let mut s = ReplayState::new("o");
+        s.next = 3;
+        s.frontier = vec![vec![[0; 32]; 3]];
+        assert!(ReplayState::from_bytes(&s.to_bytes()).is_ok());
+        s.next = 4;
+        assert!(ReplayState::from_bytes(&s.to_bytes()).is_err());
+        s.next = 300;
+        s.frontier = vec![vec![[0; 32]; 300]];
+        assert!(ReplayState::from_bytes(&s.to_bytes()).is_err());
+        assert!(ReplayState::from_bytes(b"garbage").is_err());
     }
 
     #[test]

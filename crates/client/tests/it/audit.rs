@@ -724,3 +724,30 @@ fn an_interrupted_replay_resumes_from_its_saved_state() {
     // The resumed run's statistics are the whole log's.
     assert_eq!(r.stats, replay(&server).stats);
 }
+
+/// Whatever byte a server changes in what it serves, the replay reports it and never
+/// panics.
+#[test]
+fn every_flipped_byte_is_reported_never_a_panic() {
+    let log = long_log();
+    let honest = log.serve();
+    let mut paths: Vec<String> = honest.files.keys().cloned().collect();
+    paths.sort();
+    let mut flips = 0;
+    for path in &paths {
+        let len = honest.files[path].len();
+        // About 20 positions per file, spread over it, first and last bytes included.
+        let step = (len / 19).max(1);
+        for at in (0..len).step_by(step).chain([len - 1]) {
+            let mut server = log.serve();
+            server.files.get_mut(path).unwrap()[at] ^= 0x20;
+            let report = replay(&server);
+            assert!(
+                !report.is_clean(),
+                "{path} byte {at} changed and nothing was reported"
+            );
+            flips += 1;
+        }
+    }
+    assert!(flips > 150, "{flips}");
+}
