@@ -652,6 +652,98 @@ fn frontier_root(frontier: &[Vec<[u8; 32]>]) -> Hash {
         .fold(*last, |acc, h| merkle::node_hash(*h, acc))
 }
 
+/// One bundle as fetched: its level-0 tile, and its entries if they are exported.
+struct FetchedBundle {
+    first: u64,
+    width: u64,
+    tile: Vec<u8>,
+    entries: Option<Vec<u8>>,
+}
+
+/// The bundles `b..end` of a log of `size` entries.
+struct Chunk {
+    bundles: Vec<FetchedBundle>,
+}
+
+fn missing(path: &str, e: FetchError) -> Anomaly {
+    match e {
+        FetchError::NotFound { .. } => Anomaly {
+            code: "gap".into(),
+            index: None,
+            detail: format!("{path}: not served"),
+        },
+        e => Anomaly {
+            code: "unreadable".into(),
+            index: None,
+            detail: e.to_string(),
+        },
+    }
+}
+
+/// Fetches bundles `b..end`: the level-0 tile of each, and the entries of those in the
+/// range (all, without one), checking their shape. An `Err` stops the replay.
+fn fetch_chunk(
+    fetch: &dyn Fetch,
+    size: u64,
+    range: Option<(u64, u64)>,
+    b: u64,
+    end: u64,
+) -> Result<Chunk, Anomaly> {
+    let mut bundles = Vec::new();
+    for t in b..end {
+        let first = t * TILE_WIDTH;
+        let width = (size - first).min(TILE_WIDTH);
+        let present = range.is_none_or(|(from, to)| first < to && first + width > from);
+        let tile_path = TileId::Hashes {
+            level: 0,
+            index: t,
+            // INVARIANT: width ≤ 256 fits in u16.
+            width: width as u16,
+        }
+        .path();
+        let tile = fetch.get(&tile_path).map_err(|e| missing(&tile_path, e))?;
+        if tile.len() as u64 != width * 32 {
+            return Err(Anomaly {
+                code: "tile_mismatch".into(),
+                index: None,
+                detail: format!("{tile_path}: {} bytes, expected {}", tile.len(), width * 32),
+            });
+        }
+        let entries = if present {
+            let path = TileId::Entries {
+                index: t,
+                width: width as u16,
+            }
+            .path();
+            let data = fetch.get(&path).map_err(|e| missing(&path, e))?;
+            let count = tiles::split_bundle(&data)
+                .map_err(|_| Anomaly {
+                    code: "bundle_malformed".into(),
+                    index: None,
+                    detail: format!("{path}: malformed"),
+                })?
+                .len() as u64;
+            if count != width {
+                return Err(Anomaly {
+                    code: "bundle_malformed".into(),
+                    index: Some(first),
+                    detail: format!("{path}: holds {count} entries, expected {width}"),
+                });
+            }
+            Some(data)
+        } else {
+            None
+        };
+        bundles.push(FetchedBundle {
+            first,
+            width,
+            tile,
+            entries,
+        });
+    }
+    Ok(Chunk { bundles })
+}
+
 /// Where the replay stands while running.
 struct Run<'a> {
     fetch: &'a dyn Fetch,
@@ -801,13 +893,6 @@ fn report(
 }
 
 impl Run<'_> {
-    fn present(&self, first: u64, width: u64) -> bool {
-        match self.range {
-            None => true,
-            Some((from, to)) => first < to && first + width > from,
-        }
-    }
-
     fn outside(&mut self) {
         self.state.stats.outside_range += 1;
     }
@@ -837,141 +922,44 @@ impl Run<'_> {
         root: Hash,
     ) {
         let size = self.size;
+        let range = self.range;
+        let fetch = self.fetch;
         let mut last_save = Instant::now();
         let mut b = self.state.next / TILE_WIDTH;
         let bundles = size.div_ceil(TILE_WIDTH);
+        let mut next = Some(fetch_chunk(
+            fetch,
+            size,
+            range,
+            b,
+            (b + CHUNK_BUNDLES).min(bundles),
+        ));
         while b < bundles {
             let end = (b + CHUNK_BUNDLES).min(bundles);
-            // Fetch the chunk: entries of the bundles exported with bytes, level-0 tiles
-            // of all.
-            let mut raw: Vec<Vec<u8>> = Vec::new();
-            let mut first_present = None;
-            let mut shape: Vec<(u64, u64, bool, Vec<u8>)> = Vec::new();
-            for t in b..end {
-                let first = t * TILE_WIDTH;
-                let width = (size - first).min(TILE_WIDTH);
-                let present = self.present(first, width);
-                let tile_path = TileId::Hashes {
-                    level: 0,
-                    index: t,
-                    // INVARIANT: width ≤ 256 fits in u16.
-                    width: width as u16,
-                }
-                .path();
-                let Some(tile) = self.get(&tile_path) else {
-                    return;
-                };
-                if tile.len() as u64 != width * 32 {
-                    self.state.anomaly(
-                        "tile_mismatch",
-                        None,
-                        format!("{tile_path}: {} bytes, expected {}", tile.len(), width * 32),
-                    );
+            let chunk = match next.take() {
+                Some(Ok(c)) => c,
+                Some(Err(a)) => {
+                    self.state.anomaly(&a.code, a.index, a.detail);
                     return;
                 }
-                if present {
-                    let path = TileId::Entries {
-                        index: t,
-                        width: width as u16,
-                    }
-                    .path();
-                    let Some(data) = self.get(&path) else {
-                        return;
-                    };
-                    let Ok(entries) = tiles::split_bundle(&data) else {
-                        self.state
-                            .anomaly("bundle_malformed", None, format!("{path}: malformed"));
-                        return;
-                    };
-                    if entries.len() as u64 != width {
-                        self.state.anomaly(
-                            "bundle_malformed",
-                            Some(first),
-                            format!("{path}: holds {} entries, expected {width}", entries.len()),
-                        );
-                        return;
-                    }
-                    drop(entries);
-                    first_present.get_or_insert(first);
-                    raw.push(data);
-                }
-                shape.push((first, width, present, tile));
-            }
-            // Phase 1: decode the entries and their signed parts, on every thread.
-            // The bundles with bytes are consecutive (a range is), so one pass decodes
-            // them all.
-            let refs: Vec<&[u8]> = raw
-                .iter()
-                .flat_map(|d| tiles::split_bundle(d).unwrap_or_default())
-                .collect();
-            let decoded = pre_all(first_present.unwrap_or(0), &refs, self.cfg.threads);
-            // Phase 2: in order, the tree and the state; signatures collected.
-            let mut jobs = Vec::new();
-            let mut decoded = decoded.into_iter().peekable();
-            for (first, width, present, tile) in shape {
-                let resume_skip = self.state.next - first;
-                for i in 0..width {
-                    let index = first + i;
-                    let tile_hash: [u8; 32] = tile[i as usize * 32..(i as usize + 1) * 32]
-                        .try_into()
-                        .unwrap_or([0; 32]);
-                    let entry = if present { decoded.next() } else { None };
-                    let leaf = match &entry {
-                        Some(p) => {
-                            if p.leaf.0 != tile_hash {
-                                self.state.anomaly(
-                                    "tile_mismatch",
-                                    Some(index),
-                                    format!(
-                                        "tile/0 hash of entry {index} is not the hash of the entry served"
-                                    ),
-                                );
-                            }
-                            p.leaf.0
-                        }
-                        None => tile_hash,
-                    };
-                    if i < resume_skip {
-                        // Replayed by an earlier run: it must be the very same entry.
-                        let earlier = self.state.frontier.first().and_then(|l| l.get(i as usize));
-                        if earlier != Some(&leaf) {
-                            self.state.anomaly(
-                                "split_view",
-                                Some(index),
-                                "an entry replayed before has changed",
-                            );
-                        }
-                        continue;
-                    }
-                    if let Some(p) = entry {
-                        self.apply(p, &mut jobs);
-                    } else if context.contains(&index) {
-                        self.context_entry(index, leaf, &mut jobs);
-                    }
-                    self.push_leaf(leaf);
-                    if let Some(root) = self.pending_seen.remove(&self.state.next)
-                        && frontier_root(&self.state.frontier).0 != root
-                    {
-                        self.state.anomaly(
-                            "split_view",
-                            None,
-                            format!(
-                                "the log at size {} is not the one a checkpoint seen before signed",
-                                self.state.next
-                            ),
-                        );
-                    }
-                }
-            }
-            // Phase 3: the signatures, in batches on every thread.
-            self.state.stats.signatures_verified += jobs.len() as u64;
-            for index in verify_jobs(&jobs, self.cfg.threads) {
-                self.state.anomaly(
-                    "signature_invalid",
-                    Some(index),
-                    "the signature inside the entry does not verify",
-                );
-            }
+                None => return,
+            };
+            // The next chunk is fetched while this one is worked on.
+            let after = (end + CHUNK_BUNDLES).min(bundles);
+            std::thread::scope(|s| {
+                let prefetch = (end < bundles)
+                    .then(|| s.spawn(move || fetch_chunk(fetch, size, range, end, after)));
+                self.work(&chunk, context);
+                next = prefetch.map(|h| {
+                    h.join().unwrap_or_else(|_| {
+                        Err(Anomaly {
+                            code: "unreadable".into(),
+                            index: None,
+                            detail: "the fetching thread failed".into(),
+                        })
+                    })
+                });
+            });
             b = end;
             progress(self.state.next, size);
             if self.state.next.is_multiple_of(TILE_WIDTH)
@@ -1010,6 +998,96 @@ impl Run<'_> {
                 "root_mismatch",
                 None,
                 format!("the entries do not hash to the checkpoint's root (size {size})"),
+            );
+        }
+    }
+
+    /// Replays one fetched chunk: decode (all threads), apply in order, verify the
+    /// signatures (all threads).
+    fn work(&mut self, chunk: &Chunk, context: &BTreeSet<u64>) {
+        // Phase 1: the bundles with bytes are consecutive (a range is), so one pass
+        // decodes them all.
+        let refs: Vec<&[u8]> = chunk
+            .bundles
+            .iter()
+            .filter_map(|b| b.entries.as_deref())
+            .flat_map(|d| tiles::split_bundle(d).unwrap_or_default())
+            .collect();
+        let first_present = chunk
+            .bundles
+            .iter()
+            .find(|b| b.entries.is_some())
+            .map_or(0, |b| b.first);
+        let mut decoded = pre_all(first_present, &refs, self.cfg.threads).into_iter();
+        // Phase 2: in order, the tree and the state; signatures collected.
+        let mut jobs = Vec::new();
+        for bundle in &chunk.bundles {
+            let first = bundle.first;
+            let resume_skip = self.state.next - first;
+            for i in 0..bundle.width {
+                let index = first + i;
+                let tile_hash: [u8; 32] = bundle.tile[i as usize * 32..(i as usize + 1) * 32]
+                    .try_into()
+                    .unwrap_or([0; 32]);
+                let entry = if bundle.entries.is_some() {
+                    decoded.next()
+                } else {
+                    None
+                };
+                let leaf = match &entry {
+                    Some(p) => {
+                        if p.leaf.0 != tile_hash {
+                            self.state.anomaly(
+                                "tile_mismatch",
+                                Some(index),
+                                format!(
+                                    "tile/0 hash of entry {index} is not the hash of the entry served"
+                                ),
+                            );
+                        }
+                        p.leaf.0
+                    }
+                    None => tile_hash,
+                };
+                if i < resume_skip {
+                    // Replayed by an earlier run: it must be the very same entry.
+                    let earlier = self.state.frontier.first().and_then(|l| l.get(i as usize));
+                    if earlier != Some(&leaf) {
+                        self.state.anomaly(
+                            "split_view",
+                            Some(index),
+                            "an entry replayed before has changed",
+                        );
+                    }
+                    continue;
+                }
+                if let Some(p) = entry {
+                    self.apply(p, &mut jobs);
+                } else if context.contains(&index) {
+                    self.context_entry(index, leaf, &mut jobs);
+                }
+                self.push_leaf(leaf);
+                if let Some(root) = self.pending_seen.remove(&self.state.next)
+                    && frontier_root(&self.state.frontier).0 != root
+                {
+                    self.state.anomaly(
+                        "split_view",
+                        None,
+                        format!(
+                            "the log at size {} is not the one a checkpoint seen before signed",
+                            self.state.next
+                        ),
+                    );
+                }
+            }
+        }
+        // Phase 3: the signatures, in batches on every thread.
+        self.state.stats.signatures_verified += jobs.len() as u64;
+        for index in verify_jobs(&jobs, self.cfg.threads) {
+            self.state.anomaly(
+                "signature_invalid",
+                Some(index),
+                "the signature inside the entry does not verify",
             );
         }
     }

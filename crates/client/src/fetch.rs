@@ -36,7 +36,7 @@ pub enum FetchError {
 }
 
 /// A GET of a path relative to the log's base URL (`checkpoint`, `tile/0/000`, …).
-pub trait Fetch {
+pub trait Fetch: Sync {
     /// Returns the body of a successful response.
     fn get(&self, path: &str) -> Result<Vec<u8>, FetchError>;
 }
