@@ -12,6 +12,7 @@ mod logcmd;
 mod policycmd;
 mod serve;
 mod verifycmd;
+mod witness;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -83,6 +84,9 @@ enum Command {
         #[command(subcommand)]
         command: BenchCommand,
     },
+    /// Run a C2SP tlog-witness: cosign the checkpoints of known logs after checking
+    /// their consistency (`POST /add-checkpoint`).
+    Witness(witness::WitnessArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -206,6 +210,7 @@ fn main() -> ExitCode {
         Command::Bench { command } => match command {
             BenchCommand::Log(args) => bench::log(args),
         },
+        Command::Witness(args) => witness::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

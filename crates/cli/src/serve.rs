@@ -364,7 +364,7 @@ pub(crate) fn certificate_service(
     ))
 }
 
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };

@@ -1,0 +1,182 @@
+//! `proofless witness` (C2SP tlog-witness) against real processes: every refusal of
+//! `POST /add-checkpoint` with its status, the persisted view across a restart, and the
+//! ledger collecting a 2-of-2 quorum of cosignatures that its receipts then carry.
+
+use crate::{bin, run};
+use proofless_core::checkpoint::LedgerSigner;
+use proofless_core::cosign::{AddCheckpoint, WitnessPolicy, WitnessVerifier, checkpoint_body};
+use proofless_core::merkle::{Hash, MemoryTree};
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+/// A running `proofless` process that printed `<prefix>http://ADDR`, killed when dropped.
+pub(crate) struct Proc {
+    child: Child,
+    pub(crate) url: String,
+}
+
+impl Proc {
+    pub(crate) fn start(args: &[&str], prefix: &str) -> Self {
+        let mut child = Command::new(bin())
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let url = line
+            .trim()
+            .strip_prefix(prefix)
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+            .to_owned();
+        Self { child, url }
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Generates a witness key in `dir` and returns (key path, vkey).
+pub(crate) fn witness_key(dir: &Path, name: &str) -> (String, String) {
+    let key = dir.join(format!("{name}.key.pem"));
+    let out = run(&[
+        "witness",
+        "--generate-key",
+        "--key",
+        key.to_str().unwrap(),
+        "--name",
+        name,
+    ]);
+    assert!(out.status.success(), "{out:?}");
+    let vkey = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+    (key.to_str().unwrap().to_owned(), vkey)
+}
+
+pub(crate) fn start_witness(data: &Path, key: &str, name: &str, logs: &[&str]) -> Proc {
+    let mut args = vec![
+        "witness",
+        "--data",
+        data.to_str().unwrap(),
+        "--listen",
+        "127.0.0.1:0",
+        "--key",
+        key,
+        "--name",
+        name,
+    ];
+    for l in logs {
+        args.push("--log");
+        args.push(l);
+    }
+    Proc::start(&args, "proofless witness listening on ")
+}
+
+/// POSTs `body` to the witness; returns (status, content type, body).
+fn post(url: &str, body: &[u8]) -> (u16, String, String) {
+    let resp = ureq::post(&format!("{url}/add-checkpoint"))
+        .config()
+        .http_status_as_error(false)
+        .build()
+        .send(body)
+        .unwrap();
+    let status = resp.status().as_u16();
+    let ct = resp
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    (status, ct, resp.into_body().read_to_string().unwrap())
+}
+
+fn request(old: u64, proof: Vec<Hash>, checkpoint: Vec<u8>) -> Vec<u8> {
+    AddCheckpoint {
+        old,
+        proof,
+        checkpoint,
+    }
+    .to_bytes()
+}
+
+const ORIGIN: &str = "log.witness-test.example/v1";
+
+#[test]
+fn witness_checks_consistency_refuses_bad_input_and_remembers_its_view() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("w1");
+    let log = LedgerSigner::from_seed(ORIGIN, [3; 32]).unwrap();
+    let log_vkey = log.vkey();
+    let (key, vkey) = witness_key(dir.path(), "w1.example");
+    let verifier = WitnessVerifier::from_vkey(&vkey).unwrap();
+    let mut tree = MemoryTree::new();
+    for i in 0..8u8 {
+        tree.push(&[i]);
+    }
+    let cp = |size: u64| log.sign_checkpoint(size, tree.root_at(size).unwrap());
+
+    let w = start_witness(&data, &key, "w1.example", &[&log_vkey]);
+
+    // Garbage and malformed bodies: 400.
+    assert_eq!(post(&w.url, b"garbage").0, 400);
+    assert_eq!(post(&w.url, b"old 0\n\nnot a checkpoint\n").0, 400);
+    // A checkpoint of an unknown log, or of this origin under another key: 403.
+    let foreign = LedgerSigner::from_seed("other.example/log", [3; 32]).unwrap();
+    let foreign_cp = foreign.sign_checkpoint(3, tree.root_at(3).unwrap());
+    assert_eq!(post(&w.url, &request(0, vec![], foreign_cp)).0, 403);
+    let impostor = LedgerSigner::from_seed(ORIGIN, [4; 32]).unwrap();
+    let impostor_cp = impostor.sign_checkpoint(3, tree.root_at(3).unwrap());
+    assert_eq!(post(&w.url, &request(0, vec![], impostor_cp)).0, 403);
+
+    // First contact: old 0, no proof. The answer is a verifying cosignature line.
+    let (status, ct, body) = post(&w.url, &request(0, vec![], cp(3)));
+    assert_eq!(status, 200, "{body}");
+    assert!(ct.starts_with("text/plain"), "{ct}");
+    let line = body.trim_end();
+    assert_eq!(line.lines().count(), 1);
+    verifier
+        .verify(&checkpoint_body(&cp(3)).unwrap(), line)
+        .unwrap();
+
+    // A wrong `old`: 409 with the size the witness knows.
+    let (status, ct, body) = post(&w.url, &request(0, vec![], cp(5)));
+    assert_eq!(
+        (status, ct.as_str(), body.trim()),
+        (409, "text/x.tlog.size", "3")
+    );
+
+    // A bad consistency proof: 422; a good one: 200.
+    let good = tree.consistency_proof(3, 5).unwrap();
+    let mut bad = good.clone();
+    bad[0].0[0] ^= 1;
+    assert_eq!(post(&w.url, &request(3, bad, cp(5))).0, 422);
+    assert_eq!(post(&w.url, &request(3, vec![], cp(5))).0, 422);
+    let (status, _, body) = post(&w.url, &request(3, good, cp(5)));
+    assert_eq!(status, 200, "{body}");
+
+    // A rollback (a smaller checkpoint) is refused: 400, or 409 if `old` is lied about.
+    assert_eq!(post(&w.url, &request(5, vec![], cp(4))).0, 400);
+    assert_eq!(post(&w.url, &request(4, vec![], cp(4))).0, 409);
+    // The same size again: equal roots and an empty proof are fine; a fork is not.
+    assert_eq!(post(&w.url, &request(5, vec![], cp(5))).0, 200);
+    let fork = log.sign_checkpoint(5, Hash([9; 32]));
+    assert_eq!(post(&w.url, &request(5, vec![], fork)).0, 422);
+
+    // Restarted on the same data, the witness still knows size 5.
+    drop(w);
+    let w = start_witness(&data, &key, "w1.example", &[&log_vkey]);
+    let (status, _, body) = post(&w.url, &request(0, vec![], cp(8)));
+    assert_eq!((status, body.trim()), (409, "5"));
+    let proof = tree.consistency_proof(5, 8).unwrap();
+    let (status, _, body) = post(&w.url, &request(5, proof, cp(8)));
+    assert_eq!(status, 200, "{body}");
+    let cosigned = proofless_core::cosign::add_lines(&cp(8), &[body.trim_end().to_owned()]);
+    let policy = WitnessPolicy::new(vec![verifier], 1).unwrap();
+    assert_eq!(policy.check(&cosigned).unwrap().len(), 1);
+}
