@@ -26,7 +26,12 @@
 //! --generate-key` (or `proofless keys example` for the example witness). The name is
 //! given on the command line; the verifier key (`NAME+id+base64(0x04‖key)`) is printed by
 //! `--generate-key` and `--print-vkey` and logged at start.
+//!
+//! This file also holds the ledger's side of the wire: [`witnessing`] builds the
+//! cosignature collector of `proofless serve` from the `[[witnesses]]` configuration, with
+//! a `ureq` transport ([`proofless_ledger::witness`] does no network I/O itself).
 
+use crate::config::FileConfig;
 use crate::config::write_durably;
 use anyhow::{Context, Result, bail};
 use axum::Router;
@@ -41,8 +46,14 @@ use ed25519_dalek::SigningKey;
 use ed25519_dalek::ed25519::pkcs8::spki::der::pem::LineEnding;
 use ed25519_dalek::ed25519::pkcs8::{DecodePrivateKey, EncodePrivateKey};
 use proofless_core::checkpoint::{CheckpointError, LedgerVerifier};
-use proofless_core::cosign::{AddCheckpoint, MAX_REQUEST_LEN, RequestError, WitnessSigner};
+use proofless_core::cosign::{
+    AddCheckpoint, MAX_REQUEST_LEN, RequestError, WitnessSigner, WitnessVerifier,
+};
 use proofless_core::merkle::{self, Hash};
+use proofless_ledger::Log;
+use proofless_ledger::witness::{
+    Unreachable, WitnessEndpoint, WitnessReply, WitnessTransport, Witnessing,
+};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 use std::collections::HashMap;
@@ -332,4 +343,62 @@ pub(crate) fn run(args: WitnessArgs) -> Result<()> {
             .await?;
         Ok(())
     })
+}
+
+/// The `ureq` transport of the ledger's cosignature collector.
+struct UreqTransport {
+    agent: ureq::Agent,
+}
+
+impl WitnessTransport for UreqTransport {
+    fn add_checkpoint(&self, url: &str, body: &[u8]) -> Result<WitnessReply, Unreachable> {
+        let resp = self
+            .agent
+            .post(url)
+            .header("content-type", "text/plain; charset=utf-8")
+            .send(body)
+            .map_err(|_| Unreachable)?;
+        let status = resp.status().as_u16();
+        let body = resp
+            .into_body()
+            .with_config()
+            .limit(64 * 1024)
+            .read_to_vec()
+            .map_err(|_| Unreachable)?;
+        Ok(WitnessReply { status, body })
+    }
+}
+
+/// The cosignature collector configured in `file` (`[[witnesses]]`, `witness_quorum`),
+/// or `None` without witnesses.
+pub(crate) fn witnessing(log: &Arc<Log>, file: &FileConfig) -> Result<Option<Witnessing>> {
+    if file.witnesses.is_empty() {
+        if file.witness_quorum.is_some() {
+            bail!("witness_quorum is set but no [[witnesses]] are configured");
+        }
+        return Ok(None);
+    }
+    let mut endpoints = Vec::new();
+    for w in &file.witnesses {
+        let verifier = WitnessVerifier::from_vkey(&w.vkey)
+            .map_err(|e| anyhow::anyhow!("witness {}: vkey: {e}", w.url))?;
+        endpoints.push(WitnessEndpoint {
+            url: w.url.clone(),
+            verifier,
+        });
+    }
+    let quorum = file.witness_quorum.unwrap_or(endpoints.len());
+    let agent = ureq::Agent::config_builder()
+        .timeout_global(Some(std::time::Duration::from_secs(10)))
+        .http_status_as_error(false)
+        .build()
+        .new_agent();
+    let w = Witnessing::new(log, endpoints, quorum, Arc::new(UreqTransport { agent }))
+        .map_err(|e| anyhow::anyhow!("witnesses: {e}"))?;
+    tracing::info!(
+        witnesses = file.witnesses.len(),
+        quorum,
+        "checkpoints will be sent to witnesses"
+    );
+    Ok(Some(w))
 }

@@ -180,3 +180,224 @@ fn witness_checks_consistency_refuses_bad_input_and_remembers_its_view() {
     let policy = WitnessPolicy::new(vec![verifier], 1).unwrap();
     assert_eq!(policy.check(&cosigned).unwrap().len(), 1);
 }
+
+/// GETs `url`; returns (status, body).
+fn get(url: &str) -> (u16, String) {
+    let resp = ureq::get(url)
+        .config()
+        .http_status_as_error(false)
+        .build()
+        .call()
+        .unwrap();
+    let status = resp.status().as_u16();
+    (status, resp.into_body().read_to_string().unwrap())
+}
+
+/// Polls `/v1/checkpoint/cosigned` until it covers `size` entries; no fixed wait.
+fn cosigned_at_least(url: &str, size: u64) -> String {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    loop {
+        let (status, body) = get(&format!("{url}/v1/checkpoint/cosigned"));
+        if status == 200 {
+            let n: u64 = body.lines().nth(1).unwrap().parse().unwrap();
+            if n >= size {
+                return body;
+            }
+        } else {
+            assert_eq!(status, 404, "{body}");
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no cosigned checkpoint of size {size}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+/// The ledger with two witnesses and a quorum of two: the checkpoint it serves as
+/// cosigned carries both cosignatures, the witnesses follow the log as it grows (through
+/// consistency proofs), and a redeemed receipt proof carries the cosigned checkpoint,
+/// which `proofless receipt verify --witness` checks.
+#[test]
+fn ledger_collects_two_cosignatures_and_receipts_carry_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = crate::repo_root();
+    let keys = root.join("keys-example");
+    let ledger_vkey = std::fs::read_to_string(keys.join("ledger.vkey")).unwrap();
+    let ledger_vkey = ledger_vkey.trim();
+    let ledger = proofless_core::checkpoint::LedgerVerifier::from_vkey(ledger_vkey).unwrap();
+
+    let (k1, v1) = witness_key(dir.path(), "w1.audit.example");
+    let (k2, v2) = witness_key(dir.path(), "w2.audit.example");
+    let w1 = start_witness(
+        &dir.path().join("w1"),
+        &k1,
+        "w1.audit.example",
+        &[ledger_vkey],
+    );
+    let w2 = start_witness(
+        &dir.path().join("w2"),
+        &k2,
+        "w2.audit.example",
+        &[ledger_vkey],
+    );
+
+    // The example configuration, with absolute paths, plus the two witnesses.
+    let abs = |p: &str| keys.join(p).to_str().unwrap().to_owned();
+    let config = dir.path().join("proofless.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "ledger_key = {:?}\nledger_certificate = {:?}\ntrust_anchor = {:?}\n\
+             certificate_types = {:?}\nscenarios = {:?}\nwitness_quorum = 2\n\n\
+             [[witnesses]]\nurl = {:?}\nvkey = {:?}\n\n[[witnesses]]\nurl = {:?}\nvkey = {:?}\n",
+            abs("ledger.key"),
+            abs("ledger.crt.pem"),
+            abs("trust-anchor.crt.pem"),
+            abs("../schemas/certificates"),
+            abs("../schemas/scenarios"),
+            w1.url,
+            v1,
+            w2.url,
+            v2
+        ),
+    )
+    .unwrap();
+    let data = dir.path().join("data");
+    let server = Proc::start(
+        &[
+            "serve",
+            "--config",
+            config.to_str().unwrap(),
+            "--data",
+            data.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+        ],
+        "proofless listening on ",
+    );
+    let (_, size) = get(&format!("{}/healthz", server.url));
+    let size: u64 = serde_json::from_str::<serde_json::Value>(&size).unwrap()["tree_size"]
+        .as_u64()
+        .unwrap();
+    assert!(size > 0);
+
+    let policy = WitnessPolicy::new(
+        vec![
+            WitnessVerifier::from_vkey(&v1).unwrap(),
+            WitnessVerifier::from_vkey(&v2).unwrap(),
+        ],
+        2,
+    )
+    .unwrap();
+    let first = cosigned_at_least(&server.url, size);
+    assert_eq!(
+        ledger.verify_checkpoint(first.as_bytes()).unwrap().size,
+        size
+    );
+    let signers: Vec<String> = policy
+        .check(first.as_bytes())
+        .unwrap()
+        .into_iter()
+        .map(|c| c.witness)
+        .collect();
+    assert_eq!(signers, ["w1.audit.example", "w2.audit.example"]);
+
+    // The log grows: a department's request, denied (unknown scenario) but recorded.
+    let request = dir.path().join("request.json");
+    let response = dir.path().join("response.json");
+    std::fs::write(
+        &request,
+        serde_json::json!({
+            "scenario": "QD-NO-SUCH-SCENARIO",
+            "purpose": "测试见证",
+            "case_number": "W-2027-000001",
+            "salt": "MDEyMzQ1Njc4OWFiY2RlZg==",
+            "holder": {"type": "111", "code": "11010519491231002X"},
+            "certificates": [
+                {"type_code": "11100000MB03271699001", "predicates": [{"name": "holds_valid"}]}
+            ],
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let out = run(&[
+        "verify",
+        "--url",
+        &server.url,
+        "--key",
+        keys.join("department-qingdao-housing.key.pem")
+            .to_str()
+            .unwrap(),
+        "--certificate",
+        keys.join("department-qingdao-housing.crt.pem")
+            .to_str()
+            .unwrap(),
+        "--request",
+        request.to_str().unwrap(),
+        "--out",
+        response.to_str().unwrap(),
+    ]);
+    let answer: serde_json::Value = serde_json::from_slice(&std::fs::read(&response).unwrap())
+        .unwrap_or_else(|e| {
+            panic!("{e}: {}", String::from_utf8_lossy(&out.stderr));
+        });
+    let index = answer["answer"]["access_index"].as_u64().unwrap();
+    assert!(index >= size, "{answer}");
+
+    // The witnesses follow (old = size, with a consistency proof) and cosign the new tree.
+    let grown = cosigned_at_least(&server.url, index + 1);
+    assert_eq!(policy.check(grown.as_bytes()).unwrap().len(), 2);
+
+    // The redeemed proof of the access entry carries the cosigned checkpoint.
+    let (status, proof) = get(&format!("{}/v1/receipts/{index}/proof", server.url));
+    assert_eq!(status, 200, "{proof}");
+    let parsed = proofless_core::receipt::TlogProof::parse(&proof).unwrap();
+    assert_eq!(policy.check(&parsed.checkpoint).unwrap().len(), 2);
+    let proof_file = dir.path().join("proof.txt");
+    std::fs::write(&proof_file, &proof).unwrap();
+    let verify = |witnesses: &[&str]| {
+        let mut args = vec![
+            "receipt".to_owned(),
+            "verify".into(),
+            "--response".into(),
+            response.to_str().unwrap().into(),
+            "--request".into(),
+            request.to_str().unwrap().into(),
+            "--proof".into(),
+            proof_file.to_str().unwrap().into(),
+            "--ledger-vkey".into(),
+            keys.join("ledger.vkey").to_str().unwrap().into(),
+            "--trust-anchor".into(),
+            keys.join("trust-anchor.crt.pem").to_str().unwrap().into(),
+        ];
+        for w in witnesses {
+            args.push("--witness".into());
+            args.push((*w).into());
+        }
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        run(&args)
+    };
+    let ok = verify(&[&v1, &v2]);
+    let text = String::from_utf8_lossy(&ok.stdout).into_owned();
+    assert!(
+        ok.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    assert!(
+        text.contains("cosigned by: w1.audit.example, w2.audit.example"),
+        "{text}"
+    );
+    // A witness that did not cosign makes a 3-of-3 policy fail.
+    let (_, stranger) = witness_key(dir.path(), "w3.audit.example");
+    let refused = verify(&[&v1, &v2, &stranger]);
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("witnesses"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+    drop(w1);
+    drop(w2);
+}
