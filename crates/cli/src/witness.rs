@@ -228,9 +228,16 @@ async fn add_checkpoint(State(w): State<Arc<Witness>>, body: Bytes) -> Result<Re
     if cp.size < req.old {
         return Err(AddError::Rollback);
     }
-    if let Some(root) = known_root {
-        merkle::verify_consistency(&req.proof, known_size, root, cp.size, cp.root)
-            .map_err(|_| AddError::BadProof)?;
+    match known_root {
+        // Nothing seen yet, or only the empty tree: every tree extends it, and `parse`
+        // refused a proof from size 0. Only another root of size 0 is a fork.
+        Some(root) if known_size == 0 && cp.size == 0 && cp.root != root => {
+            return Err(AddError::BadProof);
+        }
+        Some(_) if known_size == 0 => {}
+        Some(root) => merkle::verify_consistency(&req.proof, known_size, root, cp.size, cp.root)
+            .map_err(|_| AddError::BadProof)?,
+        None => {}
     }
     let line = w
         .signer

@@ -134,6 +134,8 @@ fn witness_checks_consistency_refuses_bad_input_and_remembers_its_view() {
     let impostor_cp = impostor.sign_checkpoint(3, tree.root_at(3).unwrap());
     assert_eq!(post(&w.url, &request(0, vec![], impostor_cp)).0, 403);
 
+    // The empty tree first, then growth from it (no proof from size 0).
+    assert_eq!(post(&w.url, &request(0, vec![], cp(0))).0, 200);
     // First contact: old 0, no proof. The answer is a verifying cosignature line.
     let (status, ct, body) = post(&w.url, &request(0, vec![], cp(3)));
     assert_eq!(status, 200, "{body}");
