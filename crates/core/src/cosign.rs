@@ -541,6 +541,30 @@ mod tests {
         assert_eq!(v.vkey(), expected);
     }
 
+    /// Known answer, computed outside Rust with Python's `cryptography` (OpenSSL's
+    /// Ed25519) and `hashlib`:
+    ///
+    /// ```python
+    /// sk = Ed25519PrivateKey.from_private_bytes(bytes([7]*32))
+    /// pk = sk.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+    /// kid = hashlib.sha256(b"witness.test.example\n\x04" + pk).digest()[:4]
+    /// body = b"ledger.test.example/proofless/v1\n5\n" + base64.b64encode(bytes([5]*32)) + b"\n"
+    /// sig = sk.sign(b"cosignature/v1\ntime 1700000000\n" + body)
+    /// line = "\u2014 witness.test.example " + base64.b64encode(kid + (1700000000).to_bytes(8, "big") + sig).decode()
+    /// ```
+    #[test]
+    fn known_answer_from_an_independent_implementation() {
+        const VKEY: &str =
+            "witness.test.example+d397c82f+BOpKbGPinFIKvvVQexMuxfmVR3auvr57kkIe6mkURtIs";
+        const LINE: &str = "\u{2014} witness.test.example 05fILwAAAABlU/EAQFShmV1FMy+PTgdWY+1iuiJAtDc+x9CtStZkI+vSxlTHpS56mX/o3uRd1I8VSSSyVaBgErBVOmOWjij8eBzpBA==";
+        let s = signer(7);
+        assert_eq!(s.vkey(), VKEY);
+        assert_eq!(s.cosign(&checkpoint(5), 1_700_000_000).unwrap(), LINE);
+        let v = WitnessVerifier::from_vkey(VKEY).unwrap();
+        let body = checkpoint_body(&checkpoint(5)).unwrap();
+        assert_eq!(v.verify(&body, LINE), Ok(1_700_000_000));
+    }
+
     /// The signed message and line layout, rebuilt by hand and checked with plain Ed25519.
     #[test]
     fn cosignature_layout_matches_the_spec() {
