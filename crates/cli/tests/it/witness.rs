@@ -116,7 +116,7 @@ fn witness_checks_consistency_refuses_bad_input_and_remembers_its_view() {
     let (key, vkey) = witness_key(dir.path(), "w1.example");
     let verifier = WitnessVerifier::from_vkey(&vkey).unwrap();
     let mut tree = MemoryTree::new();
-    for i in 0..8u8 {
+    for i in 0..10u8 {
         tree.push(&[i]);
     }
     let cp = |size: u64| log.sign_checkpoint(size, tree.root_at(size).unwrap());
@@ -181,6 +181,28 @@ fn witness_checks_consistency_refuses_bad_input_and_remembers_its_view() {
     let cosigned = proofless_core::cosign::add_lines(&cp(8), &[body.trim_end().to_owned()]);
     let policy = WitnessPolicy::new(vec![verifier], 1).unwrap();
     assert_eq!(policy.check(&cosigned).unwrap().len(), 1);
+
+    // Two requests from size 8 at once: the witness serialises them, so exactly one moves
+    // its view and the other learns the new size.
+    let racing: Vec<_> = [9u64, 10]
+        .into_iter()
+        .map(|size| {
+            let body = request(8, tree.consistency_proof(8, size).unwrap(), cp(size));
+            let url = w.url.clone();
+            std::thread::spawn(move || post(&url, &body))
+        })
+        .collect();
+    let mut answers: Vec<(u16, String)> = racing
+        .into_iter()
+        .map(|t| {
+            let (status, _, body) = t.join().unwrap();
+            (status, body)
+        })
+        .collect();
+    answers.sort();
+    assert_eq!(answers[0].0, 200, "{answers:?}");
+    assert_eq!(answers[1].0, 409, "{answers:?}");
+    assert!(["9", "10"].contains(&answers[1].1.trim()), "{answers:?}");
 }
 
 /// GETs `url`; returns (status, body).
