@@ -175,7 +175,14 @@ impl Witnessing {
                     outcomes.push(Ok(()));
                 }
                 Err(e) => {
-                    tracing::warn!(witness = %self.witnesses[i].verifier.name(), url = %self.witnesses[i].url, size = latest.size, error = %e, "no cosignature");
+                    let w = &self.witnesses[i];
+                    if matches!(e, AskError::Refused(422) | AskError::Ahead(_)) {
+                        // The witness holds a view this log is not consistent with: a fork,
+                        // a restored backup or a misconfiguration. An operator must look.
+                        tracing::error!(witness = %w.verifier.name(), url = %w.url, size = latest.size, error = %e, "a witness refuses this log's history");
+                    } else {
+                        tracing::warn!(witness = %w.verifier.name(), url = %w.url, size = latest.size, error = %e, "no cosignature");
+                    }
                     outcomes.push(Err(e));
                 }
             }
