@@ -79,7 +79,8 @@ pub(crate) struct WitnessArgs {
     /// The witness's name (its key name in cosignatures), e.g. `witness.audit.qingdao.example`.
     #[arg(long)]
     name: String,
-    /// The verifier key (`origin+id+base64`) of a log this witness cosigns; repeatable.
+    /// The verifier key (`origin+id+base64`) of a log this witness cosigns, or `@FILE` to
+    /// read it from a file (e.g. `@keys-example/ledger.vkey`); repeatable.
     #[arg(long = "log")]
     logs: Vec<String>,
     /// Write a new random key to `--key` (refusing to overwrite), print its verifier key
@@ -314,7 +315,14 @@ pub(crate) fn run(args: WitnessArgs) -> Result<()> {
     std::fs::create_dir_all(&args.data)
         .with_context(|| format!("creating {}", args.data.display()))?;
     let mut logs = HashMap::new();
-    for vkey in &args.logs {
+    for arg in &args.logs {
+        let vkey = match arg.strip_prefix('@') {
+            Some(file) => {
+                std::fs::read_to_string(file).with_context(|| format!("reading {file}"))?
+            }
+            None => arg.clone(),
+        };
+        let vkey = vkey.trim();
         let verifier =
             LedgerVerifier::from_vkey(vkey).map_err(|e| anyhow::anyhow!("--log {vkey:?}: {e}"))?;
         let path = state_file(&args.data, verifier.name());

@@ -253,11 +253,13 @@ fn ledger_collects_two_cosignatures_and_receipts_carry_them() {
 
     let (k1, v1) = witness_key(dir.path(), "w1.audit.example");
     let (k2, v2) = witness_key(dir.path(), "w2.audit.example");
+    // One witness reads the log's vkey from its file.
+    let vkey_file = format!("@{}", keys.join("ledger.vkey").display());
     let w1 = start_witness(
         &dir.path().join("w1"),
         &k1,
         "w1.audit.example",
-        &[ledger_vkey],
+        &[&vkey_file],
     );
     let w2 = start_witness(
         &dir.path().join("w2"),
