@@ -21,6 +21,11 @@
 //! it never stops the log, whose appends never wait for witnesses.
 
 use crate::log::{Log, Published};
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
 use proofless_core::cosign::{
     AddCheckpoint, PolicyConfigError, WitnessPolicy, WitnessVerifier, add_lines, checkpoint_body,
 };
@@ -82,10 +87,19 @@ pub enum AskError {
     NoProof,
 }
 
-/// The latest checkpoint cosigned by a quorum of witnesses.
+/// The label of the per-witness metrics: the witness's key name (public).
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct WitnessLabel {
+    witness: String,
+}
+
+/// The latest checkpoint cosigned by a quorum of witnesses, and the witnessing metrics.
 #[derive(Debug, Default)]
 pub struct CosignedCheckpoints {
     latest: RwLock<Option<Arc<Published>>>,
+    size: Gauge,
+    cosignatures: Family<WitnessLabel, Counter>,
+    failures: Family<WitnessLabel, Counter>,
 }
 
 impl CosignedCheckpoints {
@@ -102,6 +116,38 @@ impl CosignedCheckpoints {
         self.latest().filter(|c| index < c.size)
     }
 
+    /// Registers the metrics under `proofless_witness_*`: the size of the latest cosigned
+    /// checkpoint, and per witness the cosignatures received and the rounds without one.
+    pub fn register(&self, registry: &mut Registry) {
+        let r = registry.sub_registry_with_prefix("proofless_witness");
+        r.register(
+            "cosigned_tree_size",
+            "Size of the latest checkpoint cosigned by a quorum of witnesses",
+            self.size.clone(),
+        );
+        r.register(
+            "cosignatures",
+            "Valid cosignatures received, by witness",
+            self.cosignatures.clone(),
+        );
+        r.register(
+            "failures",
+            "Rounds in which a witness gave no valid cosignature, by witness",
+            self.failures.clone(),
+        );
+    }
+
+    fn count(&self, witness: &str, ok: bool) {
+        let label = WitnessLabel {
+            witness: witness.to_owned(),
+        };
+        if ok {
+            self.cosignatures.get_or_create(&label).inc();
+        } else {
+            self.failures.get_or_create(&label).inc();
+        }
+    }
+
     fn set(&self, p: Arc<Published>) {
         let mut g = match self.latest.write() {
             Ok(g) => g,
@@ -109,6 +155,7 @@ impl CosignedCheckpoints {
         };
         // Never go back to a smaller tree.
         if g.as_ref().is_none_or(|c| c.size <= p.size) {
+            self.size.set(i64::try_from(p.size).unwrap_or(i64::MAX));
             *g = Some(p);
         }
     }
@@ -171,11 +218,13 @@ impl Witnessing {
         for i in 0..self.witnesses.len() {
             match self.ask(&log, i, &latest) {
                 Ok(line) => {
+                    self.cosigned.count(self.witnesses[i].verifier.name(), true);
                     lines.push(line);
                     outcomes.push(Ok(()));
                 }
                 Err(e) => {
                     let w = &self.witnesses[i];
+                    self.cosigned.count(w.verifier.name(), false);
                     if matches!(e, AskError::Refused(422) | AskError::Ahead(_)) {
                         // The witness holds a view this log is not consistent with: a fork,
                         // a restored backup or a misconfiguration. An operator must look.

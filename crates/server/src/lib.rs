@@ -88,11 +88,16 @@ impl AppState {
     }
 
     /// Serves `GET /v1/checkpoint/cosigned` from `cosigned`, the checkpoints cosigned by a
-    /// quorum of witnesses.
+    /// quorum of witnesses, and adds its `proofless_witness_*` metrics. Call it before the
+    /// state is shared (cloned): the metrics registry is only writable until then.
     pub fn with_cosigned(
         mut self,
         cosigned: Arc<proofless_ledger::witness::CosignedCheckpoints>,
     ) -> Self {
+        match Arc::get_mut(&mut self.registry) {
+            Some(registry) => cosigned.register(registry),
+            None => tracing::warn!("witness metrics not registered: the state is already shared"),
+        }
         self.cosigned = Some(cosigned);
         self
     }

@@ -329,6 +329,16 @@ fn ledger_collects_two_cosignatures_and_receipts_carry_them() {
         .collect();
     assert_eq!(signers, ["w1.audit.example", "w2.audit.example"]);
 
+    let (_, metrics) = get(&format!("{}/metrics", server.url));
+    assert!(
+        metrics.contains(&format!("proofless_witness_cosigned_tree_size {size}")),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("proofless_witness_cosignatures_total{witness=\"w2.audit.example\"}"),
+        "{metrics}"
+    );
+
     // The log grows: a department's request, denied (unknown scenario) but recorded.
     let request = dir.path().join("request.json");
     let response = dir.path().join("response.json");

@@ -159,6 +159,18 @@ async fn a_cosignature_that_does_not_verify_does_not_count() {
     assert!(!ok);
     assert_eq!(outcomes, vec![Ok(()), Err(AskError::Malformed)]);
     assert!(w.cosigned().latest().is_none());
+    let mut registry = prometheus_client::registry::Registry::default();
+    w.cosigned().register(&mut registry);
+    let mut text = String::new();
+    prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
+    assert!(
+        text.contains("proofless_witness_failures_total{witness=\"b.example\"} 1"),
+        "{text}"
+    );
+    assert!(
+        text.contains("proofless_witness_cosignatures_total{witness=\"a.example\"} 1"),
+        "{text}"
+    );
     // With a quorum of one, the honest witness suffices and the liar's line is left out.
     let mut one = Witnessing::new(&log, endpoints, 1, witnesses).unwrap();
     let (_, ok) = tokio::task::block_in_place(|| one.round()).unwrap();
