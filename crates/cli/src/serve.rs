@@ -161,6 +161,8 @@ pub(crate) async fn open_ledger(
     data: PathBuf,
     log_config: LogConfig,
 ) -> Result<Opened> {
+    // Checked before the store is opened: a bad witness configuration changes nothing.
+    let witnesses = crate::witness::WitnessSetup::from_config(file)?;
     let signer = match &file.ledger_key {
         Some(p) => config::read_signer(p)?,
         None => config::signer_in_dir(&data, DEFAULT_ORIGIN)?,
@@ -190,7 +192,7 @@ pub(crate) async fn open_ledger(
             .collect::<Result<Vec<_>, _>>()?;
         log.append_all(encoded).await?;
     }
-    let witnessing = crate::witness::witnessing(&log, file)?;
+    let witnessing = witnesses.map(|w| w.collector(&log)).transpose()?;
     let certificates = match &file.trust_anchor {
         Some(anchor) => Some(Arc::new(certificate_service(
             log.clone(),

@@ -27,7 +27,7 @@
 //! given on the command line; the verifier key (`NAME+id+base64(0x04‖key)`) is printed by
 //! `--generate-key` and `--print-vkey` and logged at start.
 //!
-//! This file also holds the ledger's side of the wire: [`witnessing`] builds the
+//! This file also holds the ledger's side of the wire: [`WitnessSetup`] builds the
 //! cosignature collector of `proofless serve` from the `[[witnesses]]` configuration, with
 //! a `ureq` transport ([`proofless_ledger::witness`] does no network I/O itself).
 
@@ -47,7 +47,7 @@ use ed25519_dalek::ed25519::pkcs8::spki::der::pem::LineEnding;
 use ed25519_dalek::ed25519::pkcs8::{DecodePrivateKey, EncodePrivateKey};
 use proofless_core::checkpoint::{CheckpointError, LedgerVerifier};
 use proofless_core::cosign::{
-    AddCheckpoint, MAX_REQUEST_LEN, RequestError, WitnessSigner, WitnessVerifier,
+    AddCheckpoint, MAX_REQUEST_LEN, RequestError, WitnessPolicy, WitnessSigner, WitnessVerifier,
 };
 use proofless_core::merkle::{self, Hash};
 use proofless_ledger::Log;
@@ -384,36 +384,59 @@ impl WitnessTransport for UreqTransport {
     }
 }
 
-/// The cosignature collector configured in `file` (`[[witnesses]]`, `witness_quorum`),
-/// or `None` without witnesses.
-pub(crate) fn witnessing(log: &Arc<Log>, file: &FileConfig) -> Result<Option<Witnessing>> {
-    if file.witnesses.is_empty() {
-        if file.witness_quorum.is_some() {
-            bail!("witness_quorum is set but no [[witnesses]] are configured");
+/// The witnesses configured in `file` (`[[witnesses]]`, `witness_quorum`), checked (vkeys,
+/// distinct witnesses, 1 ≤ k ≤ n) before anything is opened; `None` without witnesses.
+pub(crate) struct WitnessSetup {
+    endpoints: Vec<WitnessEndpoint>,
+    quorum: usize,
+}
+
+impl WitnessSetup {
+    pub(crate) fn from_config(file: &FileConfig) -> Result<Option<Self>> {
+        if file.witnesses.is_empty() {
+            if file.witness_quorum.is_some() {
+                bail!("witness_quorum is set but no [[witnesses]] are configured");
+            }
+            return Ok(None);
         }
-        return Ok(None);
-    }
-    let mut endpoints = Vec::new();
-    for w in &file.witnesses {
-        let verifier = WitnessVerifier::from_vkey(&w.vkey)
-            .map_err(|e| anyhow::anyhow!("witness {}: vkey: {e}", w.url))?;
-        endpoints.push(WitnessEndpoint {
-            url: w.url.clone(),
-            verifier,
-        });
-    }
-    let quorum = file.witness_quorum.unwrap_or(endpoints.len());
-    let agent = ureq::Agent::config_builder()
-        .timeout_global(Some(std::time::Duration::from_secs(10)))
-        .http_status_as_error(false)
-        .build()
-        .new_agent();
-    let w = Witnessing::new(log, endpoints, quorum, Arc::new(UreqTransport { agent }))
+        let mut endpoints = Vec::new();
+        for w in &file.witnesses {
+            let verifier = WitnessVerifier::from_vkey(&w.vkey)
+                .map_err(|e| anyhow::anyhow!("witness {}: vkey: {e}", w.url))?;
+            endpoints.push(WitnessEndpoint {
+                url: w.url.clone(),
+                verifier,
+            });
+        }
+        let quorum = file.witness_quorum.unwrap_or(endpoints.len());
+        WitnessPolicy::new(
+            endpoints.iter().map(|e| e.verifier.clone()).collect(),
+            quorum,
+        )
         .map_err(|e| anyhow::anyhow!("witnesses: {e}"))?;
-    tracing::info!(
-        witnesses = file.witnesses.len(),
-        quorum,
-        "checkpoints will be sent to witnesses"
-    );
-    Ok(Some(w))
+        Ok(Some(Self { endpoints, quorum }))
+    }
+
+    /// The cosignature collector of `log`, with a `ureq` transport (not started).
+    pub(crate) fn collector(self, log: &Arc<Log>) -> Result<Witnessing> {
+        let agent = ureq::Agent::config_builder()
+            .timeout_global(Some(std::time::Duration::from_secs(10)))
+            .http_status_as_error(false)
+            .build()
+            .new_agent();
+        let n = self.endpoints.len();
+        let w = Witnessing::new(
+            log,
+            self.endpoints,
+            self.quorum,
+            Arc::new(UreqTransport { agent }),
+        )
+        .map_err(|e| anyhow::anyhow!("witnesses: {e}"))?;
+        tracing::info!(
+            witnesses = n,
+            quorum = self.quorum,
+            "checkpoints will be sent to witnesses"
+        );
+        Ok(w)
+    }
 }

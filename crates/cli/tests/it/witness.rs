@@ -437,3 +437,73 @@ fn ledger_collects_two_cosignatures_and_receipts_carry_them() {
     drop(w1);
     drop(w2);
 }
+
+/// A witness configuration that cannot work stops `serve` before it listens, with the
+/// reason on stderr.
+#[test]
+fn serve_refuses_a_bad_witness_configuration() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, v1) = witness_key(dir.path(), "w1.audit.example");
+    let (_, v2) = witness_key(dir.path(), "w2.audit.example");
+    let log_key =
+        std::fs::read_to_string(crate::repo_root().join("keys-example/ledger.vkey")).unwrap();
+    let witnesses = |a: &str, b: &str| {
+        format!(
+            "[[witnesses]]\nurl = \"http://127.0.0.1:9\"\nvkey = {a:?}\n\n\
+             [[witnesses]]\nurl = \"http://127.0.0.1:9\"\nvkey = {b:?}\n"
+        )
+    };
+    for (name, config, reason) in [
+        (
+            "quorum",
+            format!("witness_quorum = 3\n{}", witnesses(&v1, &v2)),
+            "quorum 3",
+        ),
+        (
+            "zero",
+            format!("witness_quorum = 0\n{}", witnesses(&v1, &v2)),
+            "quorum 0",
+        ),
+        ("twice", witnesses(&v1, &v1), "configured twice"),
+        ("logkey", witnesses(&v1, log_key.trim()), "vkey"),
+        (
+            "alone",
+            "witness_quorum = 1\n".to_owned(),
+            "no [[witnesses]]",
+        ),
+    ] {
+        let path = dir.path().join(format!("{name}.toml"));
+        std::fs::write(&path, config).unwrap();
+        let mut child = Command::new(bin())
+            .args([
+                "serve",
+                "--config",
+                path.to_str().unwrap(),
+                "--data",
+                dir.path().join(name).to_str().unwrap(),
+                "--listen",
+                "127.0.0.1:0",
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // A server that starts prints its line; one that refuses closes stdout.
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        if !line.is_empty() {
+            let _ = child.kill();
+        }
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(line.is_empty(), "{name}: started: {line}");
+        assert!(!out.status.success(), "{name}");
+        assert!(stderr.contains(reason), "{name}: {stderr}");
+        assert!(
+            !dir.path().join(name).join("ledger.redb").exists(),
+            "{name}: the store was opened"
+        );
+    }
+}
