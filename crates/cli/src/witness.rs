@@ -414,6 +414,14 @@ impl WitnessSetup {
             quorum,
         )
         .map_err(|e| anyhow::anyhow!("witnesses: {e}"))?;
+        if 2 * quorum <= endpoints.len() {
+            // Two disjoint sets of honest witnesses could each cosign one side of a fork.
+            tracing::warn!(
+                quorum,
+                witnesses = endpoints.len(),
+                "witness_quorum is at most half of the witnesses: it does not prevent a split view"
+            );
+        }
         Ok(Some(Self { endpoints, quorum }))
     }
 
