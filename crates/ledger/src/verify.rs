@@ -828,10 +828,10 @@ impl Verifications {
         .to_text())
     }
 
-    /// The tlog-proof of entry `index` against the latest witness-cosigned checkpoint
-    /// when one covers it, else against the latest checkpoint (redeeming a promise).
-    /// `None` when the entry is not in the log.
+    /// The tlog-proof of entry `index` against the latest checkpoint (redeeming a
+    /// promise). `None` when the entry is not in the log.
     pub fn latest_proof(&self, index: u64) -> Result<Option<String>, Unavailable> {
+        // With witnesses, the latest cosigned checkpoint when it covers the entry.
         if let Some(cosigned) = self.cosigned_covering(index) {
             return self.tlog_proof(index, &cosigned).map(Some);
         }

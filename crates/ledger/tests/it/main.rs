@@ -2,7 +2,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod certs;
-mod witness;
 
 use proofless_core::checkpoint::LedgerSigner;
 use proofless_core::entry::{AccessRecorded, Decision, EncodedEntry, Entry, RequestSignature};
@@ -461,3 +460,6 @@ async fn rule_set_is_published_once_per_change() {
         Some((2, set(&changed).digest()))
     );
 }
+
+// The witness cosignature collector.
+mod witness;
