@@ -43,6 +43,22 @@ pub(crate) struct FileConfig {
     /// The deployment secret that keys holder pseudonyms (32 bytes, hex); default
     /// `<data>/pseudonym.key`, generated on first start.
     pub(crate) pseudonym_key: Option<PathBuf>,
+    /// Witnesses asked to cosign every new checkpoint (C2SP tlog-witness).
+    #[serde(default)]
+    pub(crate) witnesses: Vec<WitnessConfig>,
+    /// How many of `witnesses` must cosign a checkpoint before it is served as cosigned
+    /// (default: all of them).
+    pub(crate) witness_quorum: Option<usize>,
+}
+
+/// One witness: `[[witnesses]]` with `url` and `vkey`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct WitnessConfig {
+    /// Base URL; the ledger POSTs to `<url>/add-checkpoint`.
+    pub(crate) url: String,
+    /// The witness's verifier key, `name+id+base64(0x04 ‖ key)`.
+    pub(crate) vkey: String,
 }
 
 impl FileConfig {

@@ -14,6 +14,7 @@ mod logcmd;
 mod policycmd;
 mod serve;
 mod verifycmd;
+mod witness;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -90,6 +91,9 @@ enum Command {
         #[command(subcommand)]
         command: BenchCommand,
     },
+    /// Run a C2SP tlog-witness: cosign the checkpoints of known logs after checking
+    /// their consistency (`POST /add-checkpoint`).
+    Witness(witness::WitnessArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -233,6 +237,7 @@ fn main() -> ExitCode {
             BenchCommand::Log(args) => bench::log(args),
             BenchCommand::Replay(args) => benchreplay::run(args),
         },
+        Command::Witness(args) => witness::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

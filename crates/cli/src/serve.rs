@@ -12,6 +12,7 @@ use proofless_ledger::certs::Certificates;
 use proofless_ledger::clock::SystemClock;
 use proofless_ledger::vault::PseudonymKey;
 use proofless_ledger::verify::Verifications;
+use proofless_ledger::witness::Witnessing;
 use proofless_ledger::{Log, LogConfig};
 use proofless_server::AppState;
 use proofless_store::{RedbStore, Store};
@@ -148,6 +149,8 @@ pub(crate) struct Opened {
     pub(crate) certificates: Option<Arc<Certificates>>,
     /// The verification service, when scenario rules are configured.
     pub(crate) verifications: Option<Arc<Verifications>>,
+    /// The witness cosignature collector, when witnesses are configured (not started).
+    pub(crate) witnessing: Option<Witnessing>,
     pub(crate) data: PathBuf,
 }
 
@@ -158,6 +161,8 @@ pub(crate) async fn open_ledger(
     data: PathBuf,
     log_config: LogConfig,
 ) -> Result<Opened> {
+    // Checked before the store is opened: a bad witness configuration changes nothing.
+    let witnesses = crate::witness::WitnessSetup::from_config(file)?;
     let signer = match &file.ledger_key {
         Some(p) => config::read_signer(p)?,
         None => config::signer_in_dir(&data, DEFAULT_ORIGIN)?,
@@ -187,6 +192,7 @@ pub(crate) async fn open_ledger(
             .collect::<Result<Vec<_>, _>>()?;
         log.append_all(encoded).await?;
     }
+    let witnessing = witnesses.map(|w| w.collector(&log)).transpose()?;
     let certificates = match &file.trust_anchor {
         Some(anchor) => Some(Arc::new(certificate_service(
             log.clone(),
@@ -221,22 +227,25 @@ pub(crate) async fn open_ledger(
             scenarios = rules.len(),
             "scenario rules in force"
         );
-        verifications = Some(Arc::new(
-            Verifications::new(
-                log.clone(),
-                certs.clone(),
-                Arc::new(rules),
-                version,
-                signer,
-                Arc::new(SystemClock),
-            )
-            .with_authority(file.authority.clone()),
-        ));
+        let mut svc = Verifications::new(
+            log.clone(),
+            certs.clone(),
+            Arc::new(rules),
+            version,
+            signer,
+            Arc::new(SystemClock),
+        )
+        .with_authority(file.authority.clone());
+        if let Some(w) = &witnessing {
+            svc = svc.with_cosigned(w.cosigned());
+        }
+        verifications = Some(Arc::new(svc));
     }
     Ok(Opened {
         log,
         certificates,
         verifications,
+        witnessing,
         data,
     })
 }
@@ -314,6 +323,7 @@ pub(crate) fn run(args: ServeArgs) -> Result<()> {
             log,
             certificates,
             verifications,
+            witnessing,
             data,
         } = opened;
         let listener = tokio::net::TcpListener::bind(listen)
@@ -329,6 +339,15 @@ pub(crate) fn run(args: ServeArgs) -> Result<()> {
         }
         if let Some(v) = verifications {
             state = state.with_verifications(v);
+        }
+        if let Some(w) = witnessing {
+            state = state.with_cosigned(w.cosigned());
+            // The thread ends when the log is dropped, after the server stopped.
+            w.spawn(
+                std::time::Duration::from_millis(300),
+                std::time::Duration::from_secs(5),
+            )
+            .context("starting the witnessing thread")?;
         }
         proofless_server::serve(listener, state, shutdown_signal()).await?;
         tracing::info!("stopped");
@@ -364,7 +383,7 @@ pub(crate) fn certificate_service(
     ))
 }
 
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };

@@ -6,7 +6,7 @@ use clap::Args;
 use ed25519_dalek::SigningKey;
 use ed25519_dalek::ed25519::pkcs8::DecodePrivateKey;
 use proofless_client::department::{DepartmentClient, DepartmentSigner};
-use proofless_client::receipt::verify_receipt;
+use proofless_client::receipt::verify_receipt_witnessed;
 use proofless_core::checkpoint::LedgerVerifier;
 use proofless_core::pki::{self, Position, TrustAnchor};
 use std::path::{Path, PathBuf};
@@ -110,6 +110,13 @@ pub(crate) struct ReceiptVerifyArgs {
     /// Fail unless the response carries (or `--proof` gives) a tlog-proof.
     #[arg(long)]
     require_proof: bool,
+    /// A witness verifier key (`name+id+base64`, C2SP tlog-cosignature); repeatable. With
+    /// witnesses, the tlog-proof's checkpoint must be cosigned by `--witness-quorum` of them.
+    #[arg(long = "witness")]
+    witnesses: Vec<String>,
+    /// How many of the `--witness` keys must have cosigned (default: all).
+    #[arg(long)]
+    witness_quorum: Option<usize>,
 }
 
 pub(crate) fn receipt_verify(args: ReceiptVerifyArgs) -> Result<()> {
@@ -126,12 +133,30 @@ pub(crate) fn receipt_verify(args: ReceiptVerifyArgs) -> Result<()> {
         .as_deref()
         .map(|p| std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display())))
         .transpose()?;
-    let v = verify_receipt(
+    let policy = if args.witnesses.is_empty() {
+        None
+    } else {
+        let keys = args
+            .witnesses
+            .iter()
+            .map(|k| {
+                proofless_core::cosign::WitnessVerifier::from_vkey(k)
+                    .map_err(|e| anyhow::anyhow!("--witness {k:?}: {e}"))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let k = args.witness_quorum.unwrap_or(keys.len());
+        Some(
+            proofless_core::cosign::WitnessPolicy::new(keys, k)
+                .map_err(|e| anyhow::anyhow!("witnesses: {e}"))?,
+        )
+    };
+    let v = verify_receipt_witnessed(
         &response,
         request.as_deref(),
         proof.as_deref(),
         &ledger,
         &anchor,
+        policy.as_ref(),
     )
     .with_context(|| format!("{}: receipt does not verify", args.response.display()))?;
     if args.require_proof && v.proven_at.is_none() {
@@ -153,6 +178,9 @@ pub(crate) fn receipt_verify(args: ReceiptVerifyArgs) -> Result<()> {
             None => ", no tlog-proof (promise)".to_owned(),
         },
     );
+    if !v.witnesses.is_empty() {
+        println!("cosigned by: {}", v.witnesses.join(", "));
+    }
     Ok(())
 }
 

@@ -7,10 +7,16 @@
 //! names (index, decision, time, request digest); the tlog-proof (checkpoint signature and
 //! inclusion of that entry) when present; and every disclosed item against its issuer's
 //! signature, the issuer's certificate against the trust anchor.
+//!
+//! The tlog-proof's checkpoint may carry witness cosignature lines (C2SP
+//! `tlog-cosignature`) after the ledger's signature; they are ignored unless a
+//! [`WitnessPolicy`] is given to [`verify_receipt_witnessed`], which then requires a
+//! tlog-proof whose checkpoint at least k of the policy's witnesses cosigned.
 
 use crate::certificate::{CertificateCheckError, CertificateFile, verify_certificate};
 use base64::{Engine, prelude::BASE64_STANDARD};
 use proofless_core::checkpoint::LedgerVerifier;
+use proofless_core::cosign::{PolicyError, WitnessPolicy};
 use proofless_core::entry::{Decision, Entry};
 use proofless_core::pki::TrustAnchor;
 use proofless_core::receipt::{Receipt, ReceiptError, TlogProof};
@@ -41,6 +47,12 @@ pub enum ReceiptCheckError {
     /// The tlog-proof is malformed or does not prove the entry.
     #[error("tlog-proof: {0}")]
     Proof(ReceiptError),
+    /// A witness policy was given but there is no tlog-proof to check it on.
+    #[error("a witness policy needs a tlog-proof")]
+    NoProofForWitnesses,
+    /// The tlog-proof's checkpoint is not cosigned as the witness policy requires.
+    #[error("witnesses: {0}")]
+    Witnesses(PolicyError),
     /// A disclosed certificate failed verification.
     #[error("disclosed certificate {index}: {error}")]
     Disclosed {
@@ -110,6 +122,9 @@ pub struct VerifiedReceipt {
     pub proven_at: Option<u64>,
     /// Disclosed items verified, in all.
     pub items: usize,
+    /// Witnesses whose cosignatures on the proof's checkpoint verified under the policy
+    /// given to [`verify_receipt_witnessed`] (empty without one).
+    pub witnesses: Vec<String>,
 }
 
 /// Verifies `response` (the body of a `POST /v1/verifications` answer, allow or deny)
@@ -121,6 +136,20 @@ pub fn verify_receipt(
     tlog_proof: Option<&str>,
     ledger: &LedgerVerifier,
     anchor: &TrustAnchor,
+) -> Result<VerifiedReceipt, ReceiptCheckError> {
+    verify_receipt_witnessed(response, request, tlog_proof, ledger, anchor, None)
+}
+
+/// [`verify_receipt`], and with `witnesses`, also that the tlog-proof's checkpoint is
+/// cosigned by at least k of the policy's witnesses (each cosignature checked with
+/// `verify_strict` over that checkpoint).
+pub fn verify_receipt_witnessed(
+    response: &[u8],
+    request: Option<&[u8]>,
+    tlog_proof: Option<&str>,
+    ledger: &LedgerVerifier,
+    anchor: &TrustAnchor,
+    witnesses: Option<&WitnessPolicy>,
 ) -> Result<VerifiedReceipt, ReceiptCheckError> {
     let env: Envelope<'_> =
         serde_json::from_slice(response).map_err(|e| ReceiptCheckError::Shape(e.to_string()))?;
@@ -173,19 +202,28 @@ pub fn verify_receipt(
         return Err(ReceiptCheckError::Entry("request digest"));
     }
     let proof_text = tlog_proof.map(str::to_owned).or(env.receipt.tlog_proof);
+    let mut cosigned_by = Vec::new();
     let proven_at = match proof_text {
         Some(text) => {
             let proof = TlogProof::parse(&text).map_err(ReceiptCheckError::Proof)?;
             if proof.index != receipt.index {
                 return Err(ReceiptCheckError::Proof(ReceiptError::NotIncluded));
             }
-            Some(
-                proof
-                    .verify(ledger, &entry)
-                    .map_err(ReceiptCheckError::Proof)?
-                    .size,
-            )
+            let size = proof
+                .verify(ledger, &entry)
+                .map_err(ReceiptCheckError::Proof)?
+                .size;
+            if let Some(policy) = witnesses {
+                cosigned_by = policy
+                    .check(&proof.checkpoint)
+                    .map_err(ReceiptCheckError::Witnesses)?
+                    .into_iter()
+                    .map(|c| c.witness)
+                    .collect();
+            }
+            Some(size)
         }
+        None if witnesses.is_some() => return Err(ReceiptCheckError::NoProofForWitnesses),
         None => None,
     };
     let mut items = 0;
@@ -208,5 +246,6 @@ pub fn verify_receipt(
         receipt,
         proven_at,
         items,
+        witnesses: cosigned_by,
     })
 }

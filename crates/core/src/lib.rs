@@ -10,6 +10,8 @@
 //! * [`merkle`] — RFC 9162 tree hashing and inclusion / consistency proofs;
 //! * [`tiles`] — C2SP `tlog-tiles` paths and entry bundles;
 //! * [`checkpoint`] — C2SP `tlog-checkpoint` signed notes with Ed25519;
+//! * [`cosign`] — witness cosignatures (C2SP `tlog-cosignature`, `cosignature/v1`), k-of-n
+//!   witness policies, and the C2SP `tlog-witness` `add-checkpoint` request body;
 //! * [`ids`] — checked 公民身份号码, 统一社会信用代码 and 电子证照标识 (check characters);
 //! * [`keys`] — key identifiers (SHA-256 of the SubjectPublicKeyInfo) and role OIDs;
 //! * [`pki`] — who is who: X.509 chain policy for principals (Ed25519, role, 统一社会信用代码);
@@ -40,6 +42,7 @@
 pub mod cbor;
 pub mod cert;
 pub mod checkpoint;
+pub mod cosign;
 pub mod entry;
 pub mod httpsig;
 pub mod ids;

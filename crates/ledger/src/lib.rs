@@ -36,6 +36,7 @@ pub mod rules;
 mod sequencer;
 pub mod vault;
 pub mod verify;
+pub mod witness;
 
 pub use log::{
     AppendError, Appended, EntryWithProof, Log, LogConfig, OpenError, PendingPut, Published,

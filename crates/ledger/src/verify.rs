@@ -403,6 +403,9 @@ pub struct Verifications {
     authority: Option<String>,
     /// When this service started (Unix seconds).
     started: i64,
+    /// The latest witness-cosigned checkpoint, when witnesses are configured: tlog-proofs
+    /// use it whenever it covers their entry.
+    cosigned: Option<Arc<crate::witness::CosignedCheckpoints>>,
 }
 
 /// A decision: the results and the consent consumed, or the denial.
@@ -481,7 +484,21 @@ impl Verifications {
             consuming: Mutex::new(HashSet::new()),
             authority: None,
             started: now,
+            cosigned: None,
         }
+    }
+
+    /// Proves entries against the latest witness-cosigned checkpoint in `cosigned`
+    /// whenever it covers them.
+    #[must_use]
+    pub fn with_cosigned(mut self, cosigned: Arc<crate::witness::CosignedCheckpoints>) -> Self {
+        self.cosigned = Some(cosigned);
+        self
+    }
+
+    /// The latest cosigned checkpoint covering entry `index`, if any.
+    fn cosigned_covering(&self, index: u64) -> Option<Arc<Published>> {
+        self.cosigned.as_ref().and_then(|c| c.covering(index))
     }
 
     /// Refuses requests signed for another `@authority` than `authority` (the host name
@@ -780,8 +797,13 @@ impl Verifications {
                 Decision::Deny
             },
         };
+        // The entry was just appended, so a cosigned checkpoint covering it is rare here;
+        // a promise redeemed later (`latest_proof`) usually gets one.
         let tlog_proof = if proof {
-            Some(self.tlog_proof(decided.index, &decided.checkpoint)?)
+            let checkpoint = self
+                .cosigned_covering(decided.index)
+                .unwrap_or_else(|| decided.checkpoint.clone());
+            Some(self.tlog_proof(decided.index, &checkpoint)?)
         } else {
             None
         };
@@ -821,6 +843,10 @@ impl Verifications {
     /// The tlog-proof of entry `index` against the latest checkpoint (redeeming a
     /// promise). `None` when the entry is not in the log.
     pub fn latest_proof(&self, index: u64) -> Result<Option<String>, Unavailable> {
+        // With witnesses, the latest cosigned checkpoint when it covers the entry.
+        if let Some(cosigned) = self.cosigned_covering(index) {
+            return self.tlog_proof(index, &cosigned).map(Some);
+        }
         let latest = self.log.latest();
         if index >= latest.size {
             return Ok(None);

@@ -74,7 +74,7 @@ pub const CODES: &[(&str, u16, &str)] = &[
     (
         "not_configured",
         503,
-        "This server has no trust anchor or certificate catalog configured.",
+        "This server has no trust anchor or certificate catalog (or, for `/v1/checkpoint/cosigned`, no witnesses) configured.",
     ),
     (
         "malformed_certificate",

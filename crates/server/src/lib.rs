@@ -7,6 +7,8 @@
 //!   `GET /tile/entries/<N>[.p/<W>]` — tiles are immutable and cached for a year, the
 //!   checkpoint for one second;
 //! * `GET /v1/log`, `GET /v1/entries/{index}`, `GET /v1/proofs/consistency?old=&new=`;
+//! * `GET /v1/checkpoint/cosigned` — the latest checkpoint cosigned by a quorum of
+//!   witnesses (C2SP tlog-cosignature lines after the ledger's signature);
 //! * `GET /healthz`, `GET /metrics`, `GET /openapi.json`.
 //!
 //! # Guarantees
@@ -60,6 +62,7 @@ pub struct AppState {
     log: Arc<Log>,
     certificates: Option<Arc<proofless_ledger::certs::Certificates>>,
     verifications: Option<Arc<proofless_ledger::verify::Verifications>>,
+    cosigned: Option<Arc<proofless_ledger::witness::CosignedCheckpoints>>,
     registry: Arc<Registry>,
     requests: Family<HttpLabels, Counter>,
     latency: Family<HttpLabels, Histogram>,
@@ -84,6 +87,21 @@ impl AppState {
         self
     }
 
+    /// Serves `GET /v1/checkpoint/cosigned` from `cosigned`, the checkpoints cosigned by a
+    /// quorum of witnesses, and adds its `proofless_witness_*` metrics. Call it before the
+    /// state is shared (cloned): the metrics registry is only writable until then.
+    pub fn with_cosigned(
+        mut self,
+        cosigned: Arc<proofless_ledger::witness::CosignedCheckpoints>,
+    ) -> Self {
+        match Arc::get_mut(&mut self.registry) {
+            Some(registry) => cosigned.register(registry),
+            None => tracing::warn!("witness metrics not registered: the state is already shared"),
+        }
+        self.cosigned = Some(cosigned);
+        self
+    }
+
     /// State for a server of `log`, with its metrics registered.
     pub fn new(log: Arc<Log>) -> Self {
         let mut registry = Registry::default();
@@ -103,6 +121,7 @@ impl AppState {
             log,
             certificates: None,
             verifications: None,
+            cosigned: None,
             registry: Arc::new(registry),
             requests,
             latency,
@@ -120,6 +139,7 @@ impl AppState {
     ),
     paths(
         routes::checkpoint,
+        routes::cosigned_checkpoint,
         routes::tile,
         routes::log_info,
         routes::entry,
@@ -213,6 +233,7 @@ async fn problem_for_layer_errors(resp: Response) -> Response {
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/checkpoint", get(routes::checkpoint))
+        .route("/v1/checkpoint/cosigned", get(routes::cosigned_checkpoint))
         .route("/tile/{*path}", get(routes::tile))
         .route("/v1/log", get(routes::log_info))
         .route("/v1/entries/{index}", get(routes::entry))

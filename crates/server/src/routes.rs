@@ -53,6 +53,33 @@ pub(crate) async fn checkpoint(State(s): State<AppState>) -> Response {
         .into_response()
 }
 
+/// The latest checkpoint cosigned by a quorum of witnesses.
+#[utoipa::path(
+    get, path = "/v1/checkpoint/cosigned", tag = "log",
+    responses(
+        (status = 200, description = "The latest checkpoint that at least k of the configured witnesses cosigned: the ledger's signed note followed by one C2SP tlog-cosignature line (`cosignature/v1`) per witness. It may be older than `/checkpoint`.", content_type = "text/plain; charset=utf-8", body = String),
+        (status = 404, description = "No checkpoint has been cosigned by a quorum yet.", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 503, description = "No witnesses are configured (`not_configured`).", body = crate::error::Problem, content_type = "application/problem+json"),
+    )
+)]
+pub(crate) async fn cosigned_checkpoint(State(s): State<AppState>) -> Result<Response, ApiError> {
+    let cosigned = s.cosigned.as_ref().ok_or_else(|| {
+        ApiError::new("not_configured").detail("this server has no witnesses configured")
+    })?;
+    let cp = cosigned.latest().ok_or_else(ApiError::not_found)?;
+    Ok((
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; charset=utf-8"),
+            ),
+            (header::CACHE_CONTROL, HeaderValue::from_static(SHORT_LIVED)),
+        ],
+        cp.note.clone(),
+    )
+        .into_response())
+}
+
 /// A hash tile (`tile/<L>/<N>[.p/<W>]`) or entry bundle (`tile/entries/<N>[.p/<W>]`).
 #[utoipa::path(
     get, path = "/tile/{path}", tag = "tlog-tiles",

@@ -13,6 +13,7 @@ mod e2e;
 mod keys_example;
 mod layers;
 mod policy;
+mod witness;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

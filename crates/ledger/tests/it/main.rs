@@ -460,3 +460,6 @@ async fn rule_set_is_published_once_per_change() {
         Some((2, set(&changed).digest()))
     );
 }
+
+// The witness cosignature collector.
+mod witness;

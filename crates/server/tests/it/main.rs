@@ -310,6 +310,11 @@ async fn committed_openapi_is_current_and_covers_every_route() {
         ),
         ("/v1/keys/retire", Method::POST, "/v1/keys/retire"),
         ("/v1/keys", Method::POST, "/v1/keys"),
+        (
+            "/v1/checkpoint/cosigned",
+            Method::GET,
+            "/v1/checkpoint/cosigned",
+        ),
         ("/v1/verifications", Method::POST, "/v1/verifications"),
         (
             "/v1/receipts/{index}/proof",
