@@ -2,6 +2,7 @@
 
 mod bench;
 mod certcmd;
+mod checkcmd;
 mod config;
 mod demo;
 mod democmd;
@@ -78,6 +79,9 @@ enum Command {
         #[command(subcommand)]
         command: StoreCommand,
     },
+    /// Offline integrity check of a data directory: tree, entries, every index against
+    /// the log, payloads against their commitments (exit 0 clean, 1 findings, 2 usage).
+    Check(checkcmd::CheckArgs),
     /// Load generators and raw-limit measurements.
     Bench {
         #[command(subcommand)]
@@ -203,6 +207,7 @@ fn main() -> ExitCode {
             print!("{}", proofless_server::openapi_json());
             Ok(())
         }
+        Command::Check(args) => return ExitCode::from(checkcmd::run(args)),
         Command::Bench { command } => match command {
             BenchCommand::Log(args) => bench::log(args),
         },

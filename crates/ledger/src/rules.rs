@@ -13,7 +13,7 @@ use proofless_store::{Put, PutMode, Store, StoreError, Table};
 use sha2::{Digest, Sha256};
 use thiserror::Error;
 
-const CURRENT: &[u8] = b"current";
+pub(crate) const CURRENT: &[u8] = b"current";
 
 /// Why the rule set could not be published.
 #[derive(Debug, Error)]

@@ -1,0 +1,1351 @@
+//! Offline integrity check of a store (`proofless check`; tessera's `fsck`).
+//!
+//! [`check_dir`] opens `<data>/ledger.redb` read-only ([`RedbReader`]) and
+//! [`check_store`] checks any [`Store`]:
+//!
+//! 1. **The tree.** Every entry is rehashed (RFC 9162 leaf hash) and the tree rebuilt
+//!    from the leaves alone, streaming (memory grows with the log's height, not its
+//!    size); every stored node hash is compared with the recomputed one, the hash count
+//!    with `stored_hash_count(size)`, and the stored checkpoint's size and root with the
+//!    recomputed ones. With the ledger's key, the checkpoint's signature is verified
+//!    (`verify_strict`) and the key is compared with the one registered by the log's
+//!    genesis `KeyEvent`.
+//! 2. **The entries.** Every entry decodes canonically (`Entry::decode`), and each
+//!    certificate's security object parses.
+//! 3. **Every index against the log, both ways.** Each `CertificateIssued` entry has its
+//!    `certificates`, `holder_index`, `status` and `payloads` rows; each side-table row
+//!    points at an entry that says the same (identifier hash, holder and type, latest
+//!    status entry and status, consent state, key registration…). See `docs/format.md`
+//!    §4.6 for the layouts and `docs/OPERATIONS.md` for the list.
+//! 4. **Payloads against their commitments.** Each sealed payload is opened with the
+//!    holder's key and its certificate identifier as associated data, and each
+//!    `[salt, value]` pair is checked against the signed `valueDigests` (and the holder
+//!    digest). A payload whose holder key was erased is reported as [`Problem::Erased`],
+//!    which is not a corruption.
+//!
+//! What is **not** checked: issuer and request signatures inside entries (the auditor's
+//! replay does that), policy rule texts, nonce state (kept in memory only).
+//!
+//! Invariants:
+//! * The check writes nothing: the reader cannot write, and no method here asks to.
+//! * It never panics on stored data: every decode treats the bytes as untrusted, and
+//!   [`check_dir`] runs the whole check, the redb open included, inside
+//!   `catch_unwind`, so a panic inside redb on a corrupt file becomes a finding.
+//! * Findings carry no personal data: table names, indices, key prefixes (hashes and
+//!   pseudonyms), field *names* and static descriptions, never holder codes or values.
+
+use crate::certs::{StatusRecord, certificate_key, decode_payload, key_record_map};
+use crate::consent::{ConsentRecord, ConsentState};
+use crate::vault;
+use proofless_core::cert::{
+    HOLDER_ITEM, SecurityObject, SignedSecurityObject, Status, item_digest,
+};
+use proofless_core::checkpoint::LedgerVerifier;
+use proofless_core::entry::{CertificateIssued, Entry, KeyAction};
+use proofless_core::keys;
+use proofless_core::merkle::{self, Hash};
+use proofless_store::{RedbReader, Store, StoreError, Table};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::Path;
+use thiserror::Error;
+
+/// At most this many findings are kept; the rest are only counted.
+pub const MAX_FINDINGS: usize = 10_000;
+/// Entries read (and hashes compared) per store read.
+const CHUNK: u64 = 1024;
+
+/// How serious a finding is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Severity {
+    /// The store is not what the ledger wrote: the check fails.
+    Corruption,
+    /// A holder's data was erased on purpose (their key deleted): expected, reported.
+    Erased,
+    /// Something could not be checked (e.g. no ledger key given); not a failure.
+    Unchecked,
+}
+
+/// What is wrong at one place. Messages never contain personal data.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum Problem {
+    /// The store (or part of it) could not be read.
+    #[error("the store could not be read: {0}")]
+    Unreadable(String),
+    /// Reading the store panicked (a corrupt file inside redb).
+    #[error("the store could not be read: the reader panicked: {0}")]
+    Panicked(String),
+    /// A row or entry that should exist does not.
+    #[error("missing: {0}")]
+    Missing(&'static str),
+    /// A row or table that should not exist does.
+    #[error("unexpected: {0}")]
+    Unexpected(&'static str),
+    /// Stored bytes are not in their format.
+    #[error("does not decode: {0}")]
+    Undecodable(String),
+    /// Two things that must agree do not.
+    #[error("mismatch: {0}")]
+    Mismatch(&'static str),
+    /// A payload item does not match its signed digest.
+    #[error("mismatch: the item of field `{0}` does not match its signed digest")]
+    ItemMismatch(String),
+    /// The holder's key was erased: the payload no longer opens, by design.
+    #[error(
+        "erased: the holder's key was deleted, the payload cannot be opened (not a corruption)"
+    )]
+    Erased,
+    /// Not checked.
+    #[error("not checked: {0}")]
+    Unchecked(&'static str),
+}
+
+impl Problem {
+    /// Its severity.
+    pub fn severity(&self) -> Severity {
+        match self {
+            Problem::Erased => Severity::Erased,
+            Problem::Unchecked(_) => Severity::Unchecked,
+            _ => Severity::Corruption,
+        }
+    }
+
+    /// A stable machine-readable name (`--json`).
+    pub fn code(&self) -> &'static str {
+        match self {
+            Problem::Unreadable(_) => "unreadable",
+            Problem::Panicked(_) => "panicked",
+            Problem::Missing(_) => "missing",
+            Problem::Unexpected(_) => "unexpected",
+            Problem::Undecodable(_) => "undecodable",
+            Problem::Mismatch(_) | Problem::ItemMismatch(_) => "mismatch",
+            Problem::Erased => "erased",
+            Problem::Unchecked(_) => "unchecked",
+        }
+    }
+}
+
+/// One finding: where, and what.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    /// The file or table (`ledger.redb`, `entries`, `hashes`, `meta`, or a side table).
+    pub table: String,
+    /// The key or index in it (an index, `issued 12`, or a hex prefix of a hash key).
+    pub key: String,
+    /// What is wrong.
+    pub problem: Problem,
+}
+
+impl std::fmt::Display for Finding {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.key.is_empty() {
+            write!(f, "{}: {}", self.table, self.problem)
+        } else {
+            write!(f, "{}[{}]: {}", self.table, self.key, self.problem)
+        }
+    }
+}
+
+/// What was checked.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Summary {
+    /// Entries read and decoded.
+    pub entries: u64,
+    /// Stored node hashes compared.
+    pub hashes: u64,
+    /// `CertificateIssued` entries.
+    pub certificates: u64,
+    /// Payloads opened and checked item by item.
+    pub payloads: u64,
+    /// Payloads whose holder key was erased.
+    pub erased: u64,
+    /// Whether the checkpoint's signature was verified.
+    pub signature_checked: bool,
+    /// Rows read per side table.
+    pub rows: BTreeMap<&'static str, u64>,
+}
+
+/// The result of a check.
+#[derive(Debug, Clone, Default)]
+pub struct Report {
+    /// Findings, in the order found (at most [`MAX_FINDINGS`]).
+    pub findings: Vec<Finding>,
+    /// Findings beyond [`MAX_FINDINGS`], counted only.
+    pub omitted: u64,
+    /// What was checked.
+    pub summary: Summary,
+}
+
+impl Report {
+    /// Whether no finding is a corruption.
+    pub fn is_clean(&self) -> bool {
+        self.omitted == 0
+            && self
+                .findings
+                .iter()
+                .all(|f| f.problem.severity() != Severity::Corruption)
+    }
+
+    /// The findings that are corruptions.
+    pub fn corruptions(&self) -> impl Iterator<Item = &Finding> {
+        self.findings
+            .iter()
+            .filter(|f| f.problem.severity() == Severity::Corruption)
+    }
+}
+
+/// Progress callback: phase name, done, total (0 when unknown).
+pub type Progress<'a> = &'a mut dyn FnMut(&'static str, u64, u64);
+
+/// Checks the data directory `dir` read-only. Never panics: a panic while reading
+/// (inside redb, on a corrupt file) is caught and reported as [`Problem::Panicked`].
+/// `verifier` is the ledger's key, to verify the checkpoint's signature.
+pub fn check_dir(dir: &Path, verifier: Option<&LedgerVerifier>, progress: Progress<'_>) -> Report {
+    let mut report = Report::default();
+    let file = proofless_store::redb_store::FILE_NAME;
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let reader = match RedbReader::open(dir) {
+            Ok(r) => r,
+            Err(e) => {
+                let mut c = Checker::new(verifier);
+                c.find(file, String::new(), Problem::Unreadable(describe(&e)));
+                return c.report;
+            }
+        };
+        let mut c = Checker::new(verifier);
+        c.layout(&reader);
+        c.run(&reader, progress);
+        c.report
+    }));
+    match outcome {
+        Ok(r) => report = r,
+        Err(payload) => {
+            let msg = payload
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "no message".to_owned());
+            report.findings.push(Finding {
+                table: file.to_owned(),
+                key: String::new(),
+                problem: Problem::Panicked(msg),
+            });
+        }
+    }
+    report
+}
+
+/// Checks `store` through the [`Store`] contract alone (any backend). Panics in the
+/// backend are not caught here; [`check_dir`] catches them.
+pub fn check_store(
+    store: &dyn Store,
+    verifier: Option<&LedgerVerifier>,
+    progress: Progress<'_>,
+) -> Report {
+    let mut c = Checker::new(verifier);
+    c.run(store, progress);
+    c.report
+}
+
+fn describe(e: &StoreError) -> String {
+    match std::error::Error::source(e) {
+        Some(s) => format!("{e}: {s}"),
+        None => e.to_string(),
+    }
+}
+
+/// A short, non-identifying name for a key: a hex prefix.
+fn short(k: &[u8]) -> String {
+    let n = k.len().min(8);
+    let mut s = hex::encode(&k[..n]);
+    if k.len() > n {
+        s.push('…');
+    }
+    s
+}
+
+fn be_index(b: &[u8]) -> Option<u64> {
+    Some(u64::from_be_bytes(b.try_into().ok()?))
+}
+
+/// A consent as the log says it is.
+struct ConsentSeen {
+    granted: u64,
+    holder: [u8; 32],
+    scenario: String,
+    department: Option<String>,
+    scope: Vec<String>,
+    expires: u64,
+    channel: String,
+    state: ConsentState,
+}
+
+/// A principal key as the log says it is.
+struct KeySeen {
+    registered: u64,
+    role: String,
+    organisation: String,
+    retired: bool,
+}
+
+struct Checker<'v> {
+    verifier: Option<&'v LedgerVerifier>,
+    report: Report,
+    size: u64,
+    /// Issued index → (latest entry index, status code, successor), from `StatusChanged`.
+    changes: HashMap<u64, (u64, u64, Option<String>)>,
+    keys: HashMap<[u8; 32], KeySeen>,
+    consents: HashMap<[u8; 32], ConsentSeen>,
+    /// (version, digest, index) of the last `PolicyPublished`.
+    policy: Option<(u64, [u8; 32], u64)>,
+    /// (index, key id) of the genesis `ledger` `KeyEvent`.
+    ledger_key: Option<(u64, [u8; 32])>,
+}
+
+impl<'v> Checker<'v> {
+    fn new(verifier: Option<&'v LedgerVerifier>) -> Self {
+        Self {
+            verifier,
+            report: Report::default(),
+            size: 0,
+            changes: HashMap::new(),
+            keys: HashMap::new(),
+            consents: HashMap::new(),
+            policy: None,
+            ledger_key: None,
+        }
+    }
+
+    fn find(&mut self, table: &str, key: String, problem: Problem) {
+        if self.report.findings.len() < MAX_FINDINGS {
+            self.report.findings.push(Finding {
+                table: table.to_owned(),
+                key,
+                problem,
+            });
+        } else {
+            self.report.omitted += 1;
+        }
+    }
+
+    /// redb only: tables and rows the `Store` contract does not reach.
+    fn layout(&mut self, reader: &RedbReader) {
+        let tables = match reader.tables() {
+            Ok(t) => t,
+            Err(e) => {
+                self.find(
+                    "ledger.redb",
+                    String::new(),
+                    Problem::Unreadable(describe(&e)),
+                );
+                return;
+            }
+        };
+        let rows = |name: &str| tables.iter().find(|t| t.name == name).map(|t| t.rows);
+        let known: Vec<String> = ["entries", "hashes", "meta"]
+            .into_iter()
+            .map(str::to_owned)
+            .chain(Table::ALL.iter().map(|t| format!("side_{}", t.name())))
+            .collect();
+        for name in &known {
+            if rows(name).is_none() {
+                self.find(
+                    name,
+                    String::new(),
+                    Problem::Missing("the table is missing"),
+                );
+            }
+        }
+        for t in &tables {
+            if !known.contains(&t.name) {
+                self.find(
+                    &t.name,
+                    String::new(),
+                    Problem::Unchecked("a table this version does not know"),
+                );
+            }
+        }
+        let counts = [("entries", reader.size()), ("hashes", reader.hash_count())];
+        for (name, count) in counts {
+            if let (Some(r), Ok(n)) = (rows(name), count)
+                && r != n
+            {
+                self.find(
+                    name,
+                    String::new(),
+                    Problem::Mismatch("the number of rows is not the count kept in `meta`"),
+                );
+            }
+        }
+        match reader.meta_keys() {
+            Ok(keys) => {
+                for k in keys {
+                    if !["size", "hashes", "checkpoint"].contains(&k.as_str()) {
+                        self.find(
+                            "meta",
+                            short(k.as_bytes()),
+                            Problem::Unchecked("a meta key this version does not know"),
+                        );
+                    }
+                }
+            }
+            Err(e) => self.find("meta", String::new(), Problem::Unreadable(describe(&e))),
+        }
+    }
+
+    fn run(&mut self, store: &dyn Store, progress: Progress<'_>) {
+        let Some(root) = self.tree_and_entries(store, progress) else {
+            return;
+        };
+        self.checkpoint(store, root);
+        progress("tables", 0, 0);
+        self.scan_all(store, Table::Certificates, Self::certificate_row);
+        self.scan_all(store, Table::HolderIndex, Self::holder_index_row);
+        self.scan_all(store, Table::Status, Self::status_row);
+        self.scan_all(store, Table::Payloads, Self::payload_row);
+        self.scan_all(store, Table::HolderKeys, Self::holder_key_row);
+        self.keys_table(store);
+        self.policy_table(store);
+        self.consents_table(store);
+        self.scan_all(store, Table::HolderAccesses, Self::holder_access_row);
+    }
+
+    /// Pass 1: rehash every entry, rebuild the tree, compare the stored hashes, and run
+    /// the per-entry checks. Returns the recomputed root, or `None` when the log could not
+    /// be read to its end.
+    fn tree_and_entries(&mut self, store: &dyn Store, progress: Progress<'_>) -> Option<Hash> {
+        let size = match store.size() {
+            Ok(n) => n,
+            Err(e) => {
+                self.find("meta", "size".into(), Problem::Unreadable(describe(&e)));
+                return None;
+            }
+        };
+        self.size = size;
+        let hash_count = match store.hash_count() {
+            Ok(n) => n,
+            Err(e) => {
+                self.find("meta", "hashes".into(), Problem::Unreadable(describe(&e)));
+                return None;
+            }
+        };
+        if hash_count != tlog_tiles::stored_hash_count(size) {
+            self.find(
+                "meta",
+                "hashes".into(),
+                Problem::Mismatch("the hash count is not the stored hash count of the size"),
+            );
+        }
+        // The right edge of the tree: perfect subtrees as (level, hash), lowest last.
+        let mut frontier: Vec<(u32, Hash)> = Vec::new();
+        let mut next_hash: u64 = 0;
+        let mut start = 0;
+        while start < size {
+            let end = size.min(start.saturating_add(CHUNK));
+            let entries = match store.entries(start, end) {
+                Ok(e) => e,
+                Err(StoreError::NotFound(i)) => {
+                    self.find(
+                        "entries",
+                        i.to_string(),
+                        Problem::Missing("an entry below the log's size"),
+                    );
+                    return None;
+                }
+                Err(e) => {
+                    self.find(
+                        "entries",
+                        start.to_string(),
+                        Problem::Unreadable(describe(&e)),
+                    );
+                    return None;
+                }
+            };
+            let mut computed: Vec<(u64, Hash)> = Vec::new();
+            for (i, bytes) in (start..).zip(&entries) {
+                let mut h = merkle::leaf_hash(bytes);
+                computed.push((next_hash, h));
+                next_hash += 1;
+                let mut level = 0;
+                while let Some(&(l, left)) = frontier.last() {
+                    if l != level {
+                        break;
+                    }
+                    frontier.pop();
+                    h = merkle::node_hash(left, h);
+                    level += 1;
+                    computed.push((next_hash, h));
+                    next_hash += 1;
+                }
+                frontier.push((level, h));
+                self.entry(store, i, bytes);
+                self.report.summary.entries += 1;
+            }
+            self.compare_hashes(store, &computed, hash_count);
+            progress("entries", end, size);
+            start = end;
+        }
+        if let Some((at, id)) = self.ledger_key
+            && let Some(v) = self.verifier
+            && keys::key_id(&keys::ed25519_spki_der(v.verifying_key().as_bytes())) != id
+        {
+            self.find(
+                "entries",
+                at.to_string(),
+                Problem::Mismatch("the ledger key given is not the one registered at genesis"),
+            );
+        }
+        let mut root: Option<Hash> = None;
+        for &(_, h) in frontier.iter().rev() {
+            root = Some(match root {
+                None => h,
+                Some(r) => merkle::node_hash(h, r),
+            });
+        }
+        Some(root.unwrap_or(tlog_tiles::EMPTY_HASH))
+    }
+
+    fn compare_hashes(&mut self, store: &dyn Store, computed: &[(u64, Hash)], hash_count: u64) {
+        let wanted: Vec<(u64, Hash)> = computed
+            .iter()
+            .copied()
+            .filter(|(i, _)| *i < hash_count)
+            .collect();
+        let indexes: Vec<u64> = wanted.iter().map(|(i, _)| *i).collect();
+        match store.hashes(&indexes) {
+            Ok(stored) => {
+                for ((i, want), got) in wanted.iter().zip(stored) {
+                    self.report.summary.hashes += 1;
+                    if got != want.0 {
+                        self.find(
+                            "hashes",
+                            i.to_string(),
+                            Problem::Mismatch(
+                                "the stored node hash is not the one recomputed from the entries",
+                            ),
+                        );
+                    }
+                }
+            }
+            Err(StoreError::NotFound(i)) => {
+                self.find(
+                    "hashes",
+                    i.to_string(),
+                    Problem::Missing("a node hash below the hash count"),
+                );
+            }
+            Err(e) => {
+                let at = indexes.first().copied().unwrap_or(0);
+                self.find("hashes", at.to_string(), Problem::Unreadable(describe(&e)));
+            }
+        }
+    }
+
+    fn checkpoint(&mut self, store: &dyn Store, root: Hash) {
+        let note = match store.checkpoint() {
+            Ok(Some(n)) => n,
+            Ok(None) => {
+                if self.size > 0 {
+                    self.find(
+                        "meta",
+                        "checkpoint".into(),
+                        Problem::Missing("no checkpoint although the log has entries"),
+                    );
+                }
+                return;
+            }
+            Err(e) => {
+                self.find(
+                    "meta",
+                    "checkpoint".into(),
+                    Problem::Unreadable(describe(&e)),
+                );
+                return;
+            }
+        };
+        let signed = match self.verifier {
+            Some(v) => match v.verify_checkpoint(&note) {
+                Ok(cp) => {
+                    self.report.summary.signature_checked = true;
+                    Some((cp.size, cp.root))
+                }
+                Err(_) => {
+                    self.find(
+                        "meta",
+                        "checkpoint".into(),
+                        Problem::Mismatch(
+                            "the checkpoint is not signed by the ledger key for its origin",
+                        ),
+                    );
+                    None
+                }
+            },
+            None => {
+                self.find(
+                    "meta",
+                    "checkpoint".into(),
+                    Problem::Unchecked(
+                        "no ledger key: the checkpoint's signature was not verified",
+                    ),
+                );
+                None
+            }
+        };
+        let Some((size, cp_root)) = signed.or_else(|| unverified_checkpoint(&note)) else {
+            self.find(
+                "meta",
+                "checkpoint".into(),
+                Problem::Undecodable("not a signed checkpoint note".into()),
+            );
+            return;
+        };
+        if size != self.size {
+            self.find(
+                "meta",
+                "checkpoint".into(),
+                Problem::Mismatch("the checkpoint's size is not the log's size"),
+            );
+        } else if cp_root != root {
+            self.find(
+                "meta",
+                "checkpoint".into(),
+                Problem::Mismatch(
+                    "the checkpoint's root is not the root recomputed from the entries",
+                ),
+            );
+        }
+    }
+
+    /// The per-entry checks (pass 1).
+    fn entry(&mut self, store: &dyn Store, i: u64, bytes: &[u8]) {
+        let entry = match Entry::decode(bytes) {
+            Ok(e) => e,
+            Err(e) => {
+                self.find(
+                    "entries",
+                    i.to_string(),
+                    Problem::Undecodable(e.to_string()),
+                );
+                return;
+            }
+        };
+        match entry {
+            Entry::CertificateIssued(ci) => self.issued(store, i, &ci),
+            Entry::StatusChanged(sc) => {
+                let key = certificate_key(&sc.certificate_id);
+                match self
+                    .get(store, Table::Certificates, &key)
+                    .as_deref()
+                    .and_then(be_index)
+                {
+                    Some(issued) if issued < i => {
+                        self.changes.insert(issued, (i, sc.status, sc.successor));
+                    }
+                    _ => self.find(
+                        "entries",
+                        i.to_string(),
+                        Problem::Missing(
+                            "the certificate whose status it changes is not indexed before it",
+                        ),
+                    ),
+                }
+            }
+            Entry::PolicyPublished(p) => self.policy = Some((p.version, p.digest, i)),
+            Entry::KeyEvent(k) => {
+                if k.role == keys::Role::Ledger.name() || k.role == keys::TRUST_ANCHOR_ROLE {
+                    if k.role == keys::Role::Ledger.name() && self.ledger_key.is_none() {
+                        self.ledger_key = Some((i, k.key_id));
+                    }
+                    return;
+                }
+                match k.action {
+                    KeyAction::Registered => {
+                        if self.keys.contains_key(&k.key_id) {
+                            self.find(
+                                "entries",
+                                i.to_string(),
+                                Problem::Unexpected("a key registered a second time"),
+                            );
+                            return;
+                        }
+                        self.keys.insert(
+                            k.key_id,
+                            KeySeen {
+                                registered: i,
+                                role: k.role,
+                                organisation: k.organisation.unwrap_or_default(),
+                                retired: false,
+                            },
+                        );
+                    }
+                    KeyAction::Retired => match self.keys.get_mut(&k.key_id) {
+                        Some(seen) => seen.retired = true,
+                        None => self.find(
+                            "entries",
+                            i.to_string(),
+                            Problem::Missing("the key it retires was never registered"),
+                        ),
+                    },
+                }
+            }
+            Entry::ConsentGranted(c) => {
+                let seen = ConsentSeen {
+                    granted: i,
+                    holder: c.holder,
+                    scenario: c.scenario,
+                    department: c.department,
+                    scope: c.scope,
+                    expires: c.expires,
+                    channel: c.channel,
+                    state: ConsentState::Active,
+                };
+                if self.consents.insert(c.consent, seen).is_some() {
+                    self.find(
+                        "entries",
+                        i.to_string(),
+                        Problem::Unexpected("a consent code granted a second time"),
+                    );
+                }
+            }
+            Entry::ConsentRevoked(r) => self.spend(i, &r.consent, ConsentState::Revoked),
+            Entry::AccessRecorded(a) => {
+                if let Some(d) = a.consent {
+                    self.spend(i, &d, ConsentState::Used);
+                }
+                if let Some(h) = a.holder {
+                    let mut key = h.to_vec();
+                    key.extend_from_slice(&i.to_be_bytes());
+                    if self.get(store, Table::HolderAccesses, &key).is_none() {
+                        self.find(
+                            Table::HolderAccesses.name(),
+                            format!("access {i}"),
+                            Problem::Missing("the history row of an access about a holder"),
+                        );
+                    }
+                }
+            }
+            _ => self.find(
+                "entries",
+                i.to_string(),
+                Problem::Unchecked("an entry kind this check does not know"),
+            ),
+        }
+    }
+
+    fn spend(&mut self, i: u64, digest: &[u8; 32], to: ConsentState) {
+        match self.consents.get_mut(digest) {
+            Some(c) if c.state == ConsentState::Active => c.state = to,
+            Some(_) => self.find(
+                "entries",
+                i.to_string(),
+                Problem::Unexpected("a consent used or revoked a second time"),
+            ),
+            None => self.find(
+                "entries",
+                i.to_string(),
+                Problem::Missing("the consent it uses or revokes was never granted"),
+            ),
+        }
+    }
+
+    /// A side-table read; a failure is a finding and reads as absent.
+    fn get(&mut self, store: &dyn Store, table: Table, key: &[u8]) -> Option<Vec<u8>> {
+        match store.get(table, key) {
+            Ok(v) => v,
+            Err(e) => {
+                self.find(table.name(), short(key), Problem::Unreadable(describe(&e)));
+                None
+            }
+        }
+    }
+
+    fn issued(&mut self, store: &dyn Store, i: u64, ci: &CertificateIssued) {
+        self.report.summary.certificates += 1;
+        let Ok(so) = SignedSecurityObject::parse(&ci.security_object) else {
+            self.find(
+                "entries",
+                i.to_string(),
+                Problem::Undecodable("the certificate's security object".into()),
+            );
+            return;
+        };
+        let obj = so.object();
+        let at = format!("issued {i}");
+        let key = certificate_key(&obj.certificate_id);
+        match self.get(store, Table::Certificates, &key) {
+            None => self.find(
+                Table::Certificates.name(),
+                short(&key),
+                Problem::Missing("the index row of a certificate in the log"),
+            ),
+            Some(v) if be_index(&v) != Some(i) => self.find(
+                Table::Certificates.name(),
+                short(&key),
+                Problem::Mismatch("the row does not name the certificate's entry"),
+            ),
+            Some(_) => {}
+        }
+        let mut hk = ci.holder.to_vec();
+        hk.extend_from_slice(obj.type_code.as_bytes());
+        hk.extend_from_slice(&i.to_be_bytes());
+        if self.get(store, Table::HolderIndex, &hk).is_none() {
+            self.find(
+                Table::HolderIndex.name(),
+                at.clone(),
+                Problem::Missing("the holder's index row of a certificate in the log"),
+            );
+        }
+        let ik = i.to_be_bytes();
+        if self.get(store, Table::Status, &ik).is_none() {
+            self.find(
+                Table::Status.name(),
+                at.clone(),
+                Problem::Missing("the status record of a certificate in the log"),
+            );
+        }
+        match self.get(store, Table::Payloads, &ik) {
+            None => self.find(
+                Table::Payloads.name(),
+                at,
+                Problem::Missing("the sealed payload of a certificate in the log"),
+            ),
+            Some(sealed) => self.payload(store, i, &ci.holder, obj, &sealed),
+        }
+    }
+
+    fn payload(
+        &mut self,
+        store: &dyn Store,
+        i: u64,
+        holder: &[u8; 32],
+        obj: &SecurityObject,
+        sealed: &[u8],
+    ) {
+        let at = format!("issued {i}");
+        let key: [u8; 32] = match self.get(store, Table::HolderKeys, holder) {
+            None => {
+                self.report.summary.erased += 1;
+                self.find(Table::Payloads.name(), at, Problem::Erased);
+                return;
+            }
+            Some(k) => match k.try_into() {
+                Ok(k) => k,
+                Err(_) => {
+                    self.find(
+                        Table::HolderKeys.name(),
+                        short(holder),
+                        Problem::Undecodable("a holder key is not 32 bytes".into()),
+                    );
+                    return;
+                }
+            },
+        };
+        let Ok(plain) = vault::open(&key, obj.certificate_id.as_bytes(), sealed) else {
+            self.find(
+                Table::Payloads.name(),
+                at,
+                Problem::Mismatch("the payload does not open with the holder's key and its certificate's identifier"),
+            );
+            return;
+        };
+        let names: Vec<String> = obj.digests.keys().cloned().collect();
+        let Ok(items) = decode_payload(&plain, &names) else {
+            self.find(
+                Table::Payloads.name(),
+                at,
+                Problem::Undecodable(
+                    "the payload is not one [salt, value] pair per signed name".into(),
+                ),
+            );
+            return;
+        };
+        for item in &items {
+            let want = if item.name == HOLDER_ITEM {
+                Some(&obj.holder)
+            } else {
+                obj.digests.get(&item.name)
+            };
+            if want != Some(&item_digest(item)) {
+                self.find(
+                    Table::Payloads.name(),
+                    at.clone(),
+                    Problem::ItemMismatch(item.name.clone()),
+                );
+            }
+        }
+        self.report.summary.payloads += 1;
+    }
+
+    /// Reads every row of `table`, page by page, and checks each with `f`.
+    fn scan_all(
+        &mut self,
+        store: &dyn Store,
+        table: Table,
+        mut f: impl FnMut(&mut Self, &dyn Store, &[u8], &[u8]),
+    ) {
+        let mut after: Option<Vec<u8>> = None;
+        loop {
+            let page = match store.scan(table, b"", after.as_deref(), CHUNK as usize) {
+                Ok(p) => p,
+                Err(e) => {
+                    let at = after.as_deref().map(short).unwrap_or_default();
+                    self.find(table.name(), at, Problem::Unreadable(describe(&e)));
+                    return;
+                }
+            };
+            for (k, v) in &page {
+                *self.report.summary.rows.entry(table.name()).or_default() += 1;
+                f(self, store, k, v);
+            }
+            match page.last() {
+                Some((k, _)) if page.len() == CHUNK as usize => after = Some(k.clone()),
+                _ => return,
+            }
+        }
+    }
+
+    /// The decoded entry at `index`, if it is below the size and decodes (a failure was
+    /// reported by pass 1).
+    fn entry_at(&self, store: &dyn Store, index: u64) -> Option<Entry> {
+        if index >= self.size {
+            return None;
+        }
+        let raw = store.entries(index, index + 1).ok()?.pop()?;
+        Entry::decode(&raw).ok()
+    }
+
+    fn issued_at(
+        &self,
+        store: &dyn Store,
+        index: u64,
+    ) -> Option<(CertificateIssued, SecurityObject)> {
+        match self.entry_at(store, index)? {
+            Entry::CertificateIssued(ci) => {
+                let obj = SignedSecurityObject::parse(&ci.security_object)
+                    .ok()?
+                    .object()
+                    .clone();
+                Some((ci, obj))
+            }
+            _ => None,
+        }
+    }
+
+    fn certificate_row(&mut self, store: &dyn Store, k: &[u8], v: &[u8]) {
+        let table = Table::Certificates.name();
+        let Some(i) = be_index(v) else {
+            self.find(
+                table,
+                short(k),
+                Problem::Undecodable("the value is not an 8-byte index".into()),
+            );
+            return;
+        };
+        match self.issued_at(store, i) {
+            Some((_, obj)) if certificate_key(&obj.certificate_id).as_slice() == k => {}
+            Some(_) => self.find(
+                table,
+                short(k),
+                Problem::Mismatch(
+                    "the key is not the hash of the identifier of the certificate it names",
+                ),
+            ),
+            None => self.find(
+                table,
+                short(k),
+                Problem::Mismatch("the row does not name a CertificateIssued entry"),
+            ),
+        }
+    }
+
+    fn holder_index_row(&mut self, store: &dyn Store, k: &[u8], v: &[u8]) {
+        let table = Table::HolderIndex.name();
+        let Some((head, idx)) = k.split_at_checked(k.len().saturating_sub(8)) else {
+            return;
+        };
+        let (Some(i), Some((holder, type_code))) = (be_index(idx), head.split_at_checked(32))
+        else {
+            self.find(
+                table,
+                short(k),
+                Problem::Undecodable("the key is not pseudonym ‖ type ‖ index".into()),
+            );
+            return;
+        };
+        let at = format!("issued {i}");
+        if !v.is_empty() {
+            self.find(
+                table,
+                at.clone(),
+                Problem::Unexpected("a value in a key-only table"),
+            );
+        }
+        match self.issued_at(store, i) {
+            Some((ci, obj))
+                if ci.holder.as_slice() == holder && obj.type_code.as_bytes() == type_code => {}
+            Some(_) => self.find(
+                table,
+                at,
+                Problem::Mismatch("the holder or type is not the certificate's"),
+            ),
+            None => self.find(
+                table,
+                at,
+                Problem::Mismatch("the row does not name a CertificateIssued entry"),
+            ),
+        }
+    }
+
+    fn status_row(&mut self, store: &dyn Store, k: &[u8], v: &[u8]) {
+        let table = Table::Status.name();
+        let Some(i) = be_index(k) else {
+            self.find(
+                table,
+                short(k),
+                Problem::Undecodable("the key is not an 8-byte index".into()),
+            );
+            return;
+        };
+        let at = format!("issued {i}");
+        let Some((_, obj)) = self.issued_at(store, i) else {
+            self.find(
+                table,
+                at,
+                Problem::Mismatch("the row does not name a CertificateIssued entry"),
+            );
+            return;
+        };
+        let Ok((rec, latest)) = StatusRecord::decode(v) else {
+            self.find(table, at, Problem::Undecodable("the status record".into()));
+            return;
+        };
+        let (want_latest, want_status, want_successor) =
+            self.changes
+                .get(&i)
+                .cloned()
+                .unwrap_or((i, Status::Valid.code(), None));
+        if latest != want_latest {
+            self.find(
+                table,
+                at.clone(),
+                Problem::Mismatch("the latest index is not the certificate's last entry"),
+            );
+        }
+        if rec.status.code() != want_status {
+            self.find(
+                table,
+                at.clone(),
+                Problem::Mismatch("the status is not the one of the certificate's last entry"),
+            );
+        }
+        if rec.successor != want_successor {
+            self.find(
+                table,
+                at.clone(),
+                Problem::Mismatch("the successor is not the one of the certificate's last entry"),
+            );
+        }
+        if rec.valid_until != obj.valid_until {
+            self.find(
+                table,
+                at,
+                Problem::Mismatch("the end of validity is not the signed one"),
+            );
+        }
+    }
+
+    fn payload_row(&mut self, store: &dyn Store, k: &[u8], _v: &[u8]) {
+        let table = Table::Payloads.name();
+        let Some(i) = be_index(k) else {
+            self.find(
+                table,
+                short(k),
+                Problem::Undecodable("the key is not an 8-byte index".into()),
+            );
+            return;
+        };
+        if self.issued_at(store, i).is_none() {
+            self.find(
+                table,
+                format!("issued {i}"),
+                Problem::Mismatch("the row does not name a CertificateIssued entry"),
+            );
+        }
+    }
+
+    fn holder_key_row(&mut self, store: &dyn Store, k: &[u8], v: &[u8]) {
+        let table = Table::HolderKeys.name();
+        if k.len() != 32 || v.len() != 32 {
+            self.find(
+                table,
+                short(k),
+                Problem::Undecodable("a holder key row is 32 bytes → 32 bytes".into()),
+            );
+            return;
+        }
+        match store.scan(Table::HolderIndex, k, None, 1) {
+            Ok(rows) if rows.is_empty() => {
+                self.find(
+                    table,
+                    short(k),
+                    Problem::Unexpected("a key for a holder without certificates"),
+                );
+            }
+            Ok(_) => {}
+            Err(e) => self.find(table, short(k), Problem::Unreadable(describe(&e))),
+        }
+    }
+
+    fn keys_table(&mut self, store: &dyn Store) {
+        let mut seen: HashSet<[u8; 32]> = HashSet::new();
+        self.scan_all(store, Table::Keys, |c, _, k, v| {
+            let table = Table::Keys.name();
+            let Ok(id) = <[u8; 32]>::try_from(k) else {
+                c.find(
+                    table,
+                    short(k),
+                    Problem::Undecodable("the key is not a 32-byte key id".into()),
+                );
+                return;
+            };
+            seen.insert(id);
+            let Some((role, organisation, retired)) = decode_key_record(v) else {
+                c.find(
+                    table,
+                    short(k),
+                    Problem::Undecodable("the key record".into()),
+                );
+                return;
+            };
+            let at = v.get(v.len().saturating_sub(8)..).and_then(be_index);
+            let Some(want) = c.keys.get(&id) else {
+                c.find(
+                    table,
+                    short(k),
+                    Problem::Unexpected("a key that no KeyEvent registered"),
+                );
+                return;
+            };
+            let ok = at == Some(want.registered)
+                && role == want.role
+                && organisation == want.organisation
+                && retired == want.retired;
+            if !ok {
+                c.find(
+                    table,
+                    short(k),
+                    Problem::Mismatch(
+                        "the record is not the key's registration and retirement in the log",
+                    ),
+                );
+            }
+        });
+        let mut missing: Vec<u64> = self
+            .keys
+            .iter()
+            .filter(|(id, _)| !seen.contains(*id))
+            .map(|(_, k)| k.registered)
+            .collect();
+        missing.sort_unstable();
+        for i in missing {
+            self.find(
+                Table::Keys.name(),
+                format!("registered at {i}"),
+                Problem::Missing("the record of a key registered in the log"),
+            );
+        }
+    }
+
+    fn policy_table(&mut self, store: &dyn Store) {
+        let mut found = false;
+        self.scan_all(store, Table::Policy, |c, _, k, v| {
+            let table = Table::Policy.name();
+            if k != crate::rules::CURRENT {
+                c.find(
+                    table,
+                    short(k),
+                    Problem::Unexpected("a key other than `current`"),
+                );
+                return;
+            }
+            found = true;
+            let Some(want) = c.policy else {
+                c.find(
+                    table,
+                    "current".into(),
+                    Problem::Unexpected("a rule set in force but none published in the log"),
+                );
+                return;
+            };
+            let mut expect = want.0.to_be_bytes().to_vec();
+            expect.extend_from_slice(&want.1);
+            expect.extend_from_slice(&want.2.to_be_bytes());
+            if v != expect.as_slice() {
+                c.find(
+                    table,
+                    "current".into(),
+                    Problem::Mismatch(
+                        "not the version, digest and index of the last PolicyPublished entry",
+                    ),
+                );
+            }
+        });
+        if !found && self.policy.is_some() {
+            self.find(
+                Table::Policy.name(),
+                "current".into(),
+                Problem::Missing("the rule set in force, published in the log"),
+            );
+        }
+    }
+
+    fn consents_table(&mut self, store: &dyn Store) {
+        let mut records: HashSet<[u8; 32]> = HashSet::new();
+        let mut markers: HashSet<[u8; 32]> = HashSet::new();
+        self.scan_all(store, Table::Consents, |c, _, k, v| {
+            let table = Table::Consents.name();
+            if let Some(d) = k
+                .strip_suffix(b"/spent")
+                .and_then(|d| <[u8; 32]>::try_from(d).ok())
+            {
+                markers.insert(d);
+                if !v.is_empty() {
+                    c.find(
+                        table,
+                        short(k),
+                        Problem::Unexpected("a value in a spent marker"),
+                    );
+                }
+                if !c
+                    .consents
+                    .get(&d)
+                    .is_some_and(|s| s.state != ConsentState::Active)
+                {
+                    c.find(
+                        table,
+                        short(k),
+                        Problem::Unexpected(
+                            "a spent marker of a consent neither used nor revoked in the log",
+                        ),
+                    );
+                }
+                return;
+            }
+            let Ok(d) = <[u8; 32]>::try_from(k) else {
+                c.find(
+                    table,
+                    short(k),
+                    Problem::Undecodable("the key is neither a digest nor a spent marker".into()),
+                );
+                return;
+            };
+            records.insert(d);
+            let Ok(rec) = ConsentRecord::decode(v) else {
+                c.find(
+                    table,
+                    short(k),
+                    Problem::Undecodable("the consent record".into()),
+                );
+                return;
+            };
+            let Some(want) = c.consents.get(&d) else {
+                c.find(
+                    table,
+                    short(k),
+                    Problem::Unexpected("a consent never granted in the log"),
+                );
+                return;
+            };
+            let ok = rec.granted_index == want.granted
+                && rec.holder == want.holder
+                && rec.scenario == want.scenario
+                && rec.department == want.department
+                && rec.scope == want.scope
+                && rec.expires == want.expires
+                && rec.channel == want.channel
+                && rec.state == want.state;
+            if !ok {
+                c.find(
+                    table,
+                    short(k),
+                    Problem::Mismatch(
+                        "the record is not the consent as granted, used or revoked in the log",
+                    ),
+                );
+            }
+        });
+        let mut missing: Vec<(u64, &'static str)> = Vec::new();
+        for (d, s) in &self.consents {
+            if !records.contains(d) {
+                missing.push((s.granted, "the record of a consent granted in the log"));
+            }
+            if s.state != ConsentState::Active && !markers.contains(d) {
+                missing.push((
+                    s.granted,
+                    "the spent marker of a consent used or revoked in the log",
+                ));
+            }
+        }
+        missing.sort_unstable();
+        for (i, what) in missing {
+            self.find(
+                Table::Consents.name(),
+                format!("granted at {i}"),
+                Problem::Missing(what),
+            );
+        }
+    }
+
+    fn holder_access_row(&mut self, store: &dyn Store, k: &[u8], v: &[u8]) {
+        let table = Table::HolderAccesses.name();
+        let (Some((holder, idx)), true) = (k.split_at_checked(32), k.len() == 40) else {
+            self.find(
+                table,
+                short(k),
+                Problem::Undecodable("the key is not pseudonym ‖ index".into()),
+            );
+            return;
+        };
+        let Some(i) = be_index(idx) else { return };
+        let at = format!("access {i}");
+        if !v.is_empty() {
+            self.find(
+                table,
+                at.clone(),
+                Problem::Unexpected("a value in a key-only table"),
+            );
+        }
+        match self.entry_at(store, i) {
+            Some(Entry::AccessRecorded(a))
+                if a.holder.as_ref().map(|h| h.as_slice()) == Some(holder) => {}
+            _ => self.find(
+                table,
+                at,
+                Problem::Mismatch(
+                    "the row does not name an AccessRecorded entry about this holder",
+                ),
+            ),
+        }
+    }
+}
+
+/// `(role, organisation, retired)` of a key record.
+fn decode_key_record(v: &[u8]) -> Option<(String, String, bool)> {
+    let mut m = key_record_map(v).ok()?;
+    let role = m.text(1, 64).ok()?;
+    let organisation = m.text(2, 256).ok()?;
+    let retired = match m.take(3).ok()? {
+        ciborium::value::Value::Bool(b) => b,
+        _ => return None,
+    };
+    m.finish().ok()?;
+    Some((role, organisation, retired))
+}
+
+/// `(size, root)` of a checkpoint note, signature not checked.
+fn unverified_checkpoint(note: &[u8]) -> Option<(u64, Hash)> {
+    let end = note.windows(2).position(|w| w == b"\n\n")?;
+    let body = note.get(..=end)?;
+    let cp = tlog_tiles::Checkpoint::from_bytes(body).ok()?;
+    Some((cp.size(), *cp.hash()))
+}
