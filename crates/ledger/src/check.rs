@@ -53,6 +53,8 @@ use thiserror::Error;
 pub const MAX_FINDINGS: usize = 10_000;
 /// Entries read (and hashes compared) per store read.
 const CHUNK: u64 = 1024;
+/// A size beyond this is corrupt (2^62 entries; keeps `stored_hash_count` in range).
+const MAX_SIZE: u64 = 1 << 62;
 
 /// How serious a finding is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -421,6 +423,14 @@ impl<'v> Checker<'v> {
                 return None;
             }
         };
+        if size > MAX_SIZE {
+            self.find(
+                "meta",
+                "size".into(),
+                Problem::Mismatch("the size is beyond any log this format can hold"),
+            );
+            return None;
+        }
         self.size = size;
         let hash_count = match store.hash_count() {
             Ok(n) => n,
@@ -894,12 +904,22 @@ impl<'v> Checker<'v> {
                 }
             };
             for (k, v) in &page {
+                // Keys come in strictly increasing order from any sound store; a corrupt
+                // B-tree could repeat them forever, so a step back ends the scan.
+                if after.as_deref().is_some_and(|a| k.as_slice() <= a) {
+                    self.find(
+                        table.name(),
+                        short(k),
+                        Problem::Mismatch("the table's keys are out of order"),
+                    );
+                    return;
+                }
                 *self.report.summary.rows.entry(table.name()).or_default() += 1;
                 f(self, store, k, v);
+                after = Some(k.clone());
             }
-            match page.last() {
-                Some((k, _)) if page.len() == CHUNK as usize => after = Some(k.clone()),
-                _ => return,
+            if page.len() < CHUNK as usize {
+                return;
             }
         }
     }
@@ -1348,4 +1368,79 @@ fn unverified_checkpoint(note: &[u8]) -> Option<(u64, Hash)> {
     let body = note.get(..=end)?;
     let cp = tlog_tiles::Checkpoint::from_bytes(body).ok()?;
     Some((cp.size(), *cp.hash()))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use proofless_store::{Batch, Pairs};
+
+    /// A store whose `certificates` table is a B-tree cycle: every scan returns the same
+    /// full page, whatever `after` says.
+    struct Looping;
+
+    impl Store for Looping {
+        fn size(&self) -> Result<u64, StoreError> {
+            Ok(0)
+        }
+        fn hash_count(&self) -> Result<u64, StoreError> {
+            Ok(0)
+        }
+        fn append(&self, _: Batch<'_>) -> Result<(), StoreError> {
+            Err(StoreError::Corrupt("test"))
+        }
+        fn entries(&self, _: u64, _: u64) -> Result<Vec<Vec<u8>>, StoreError> {
+            Ok(Vec::new())
+        }
+        fn hashes(&self, _: &[u64]) -> Result<Vec<[u8; 32]>, StoreError> {
+            Ok(Vec::new())
+        }
+        fn checkpoint(&self) -> Result<Option<Vec<u8>>, StoreError> {
+            Ok(None)
+        }
+        fn get(&self, _: Table, _: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+            Ok(None)
+        }
+        fn scan(
+            &self,
+            t: Table,
+            _: &[u8],
+            _: Option<&[u8]>,
+            _: usize,
+        ) -> Result<Pairs, StoreError> {
+            Ok(if t == Table::Certificates {
+                (0..CHUNK as u16)
+                    .map(|i| (i.to_be_bytes().to_vec(), vec![0; 8]))
+                    .collect()
+            } else {
+                Vec::new()
+            })
+        }
+        fn delete(&self, _: Table, _: &[u8]) -> Result<bool, StoreError> {
+            Err(StoreError::Corrupt("test"))
+        }
+    }
+
+    #[test]
+    fn a_table_that_repeats_its_keys_ends_the_scan_with_a_finding() {
+        let r = check_store(&Looping, None, &mut |_, _, _| {});
+        assert!(!r.is_clean());
+        assert_eq!(r.summary.rows.get("certificates"), Some(&CHUNK));
+        assert!(
+            r.findings
+                .iter()
+                .any(|f| f.problem == Problem::Mismatch("the table's keys are out of order"))
+        );
+    }
+
+    #[test]
+    fn an_unsigned_checkpoint_body_is_read_and_garbage_is_not() {
+        let note = b"origin\n3\nAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n\n\xe2\x80\x94 x y\n";
+        assert_eq!(unverified_checkpoint(note), Some((3, Hash([0; 32]))));
+        assert_eq!(unverified_checkpoint(b"origin\n3\n"), None);
+        assert_eq!(unverified_checkpoint(b"\n\n"), None);
+        assert_eq!(short(&[0xab; 4]), "abababab");
+        assert_eq!(short(&[0xab; 9]), "abababababababab…");
+    }
 }

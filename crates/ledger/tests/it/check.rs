@@ -442,6 +442,13 @@ async fn each_targeted_corruption_is_reported_at_its_place() {
             "mismatch",
         ),
         (
+            "the size counter set beyond any log",
+            Box::new(|m| m.size = u64::MAX),
+            "meta",
+            "size".into(),
+            "mismatch",
+        ),
+        (
             "the checkpoint removed",
             Box::new(|m| m.checkpoint = None),
             "meta",
