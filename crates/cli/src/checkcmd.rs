@@ -30,7 +30,8 @@ pub(crate) struct CheckArgs {
     json: bool,
 }
 
-/// Exit status when the data directory or the key cannot be used as given.
+/// Exit status when the data directory or the key cannot be used as given (no store in
+/// it, the store in use by the server, a malformed key).
 const USAGE: u8 = 2;
 
 /// Runs the check; returns the process exit status.
@@ -68,6 +69,13 @@ pub(crate) fn run(args: CheckArgs) -> u8 {
     if let Some(b) = bar {
         b.finish_and_clear();
     }
+    let report = match report {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {}: {e}", args.data.display());
+            return USAGE;
+        }
+    };
     let seconds = started.elapsed().as_secs_f64();
     let out = if args.json {
         json(&report, seconds)

@@ -44,6 +44,7 @@ use proofless_core::checkpoint::LedgerVerifier;
 use proofless_core::entry::{CertificateIssued, Entry, KeyAction};
 use proofless_core::keys;
 use proofless_core::merkle::{self, Hash};
+use proofless_store::redb_reader::ReaderError;
 use proofless_store::{RedbReader, Store, StoreError, Table};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
@@ -196,31 +197,55 @@ impl Report {
     }
 }
 
+/// Why a data directory could not be checked at all (not a finding about its contents).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum CheckError {
+    /// There is no `ledger.redb` in the directory.
+    #[error("there is no ledger.redb in the data directory")]
+    NoStore,
+    /// Another process (the server) has the store open.
+    #[error("the store is open in another process (stop the server first)")]
+    InUse,
+}
+
 /// Progress callback: phase name, done, total (0 when unknown).
 pub type Progress<'a> = &'a mut dyn FnMut(&'static str, u64, u64);
 
 /// Checks the data directory `dir` read-only. Never panics: a panic while reading
 /// (inside redb, on a corrupt file) is caught and reported as [`Problem::Panicked`].
-/// `verifier` is the ledger's key, to verify the checkpoint's signature.
-pub fn check_dir(dir: &Path, verifier: Option<&LedgerVerifier>, progress: Progress<'_>) -> Report {
+/// `verifier` is the ledger's key, to verify the checkpoint's signature. Fails only when
+/// there is nothing to check ([`CheckError`]); a file that cannot be read is a finding.
+pub fn check_dir(
+    dir: &Path,
+    verifier: Option<&LedgerVerifier>,
+    progress: Progress<'_>,
+) -> Result<Report, CheckError> {
     let mut report = Report::default();
     let file = proofless_store::redb_store::FILE_NAME;
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         let reader = match RedbReader::open(dir) {
             Ok(r) => r,
             Err(e) => {
+                let reason =
+                    std::error::Error::source(&e).and_then(|s| s.downcast_ref::<ReaderError>());
+                match reason {
+                    Some(ReaderError::Missing) => return Err(CheckError::NoStore),
+                    Some(ReaderError::InUse) => return Err(CheckError::InUse),
+                    _ => {}
+                }
                 let mut c = Checker::new(verifier);
                 c.find(file, String::new(), Problem::Unreadable(describe(&e)));
-                return c.report;
+                return Ok(c.report);
             }
         };
         let mut c = Checker::new(verifier);
         c.layout(&reader);
         c.run(&reader, progress);
-        c.report
+        Ok(c.report)
     }));
     match outcome {
-        Ok(r) => report = r,
+        Ok(r) => return r,
         Err(payload) => {
             let msg = payload
                 .downcast_ref::<&str>()
@@ -234,7 +259,7 @@ pub fn check_dir(dir: &Path, verifier: Option<&LedgerVerifier>, progress: Progre
             });
         }
     }
-    report
+    Ok(report)
 }
 
 /// Checks `store` through the [`Store`] contract alone (any backend). Panics in the

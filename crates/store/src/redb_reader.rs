@@ -29,6 +29,9 @@ pub enum ReaderError {
     /// There is no `ledger.redb` in the directory.
     #[error("there is no {FILE_NAME} in the data directory")]
     Missing,
+    /// Another process (the server) has the file open; redb locks it.
+    #[error("the store is open in another process (stop the server first)")]
+    InUse,
     /// The file was not shut down cleanly and needs a repair, which a read-only open
     /// does not do.
     #[error(
@@ -67,6 +70,7 @@ impl RedbReader {
         match ReadOnlyDatabase::open(&path) {
             Ok(db) => Ok(Self { db }),
             Err(redb::DatabaseError::RepairAborted) => Err(backend(ReaderError::NeedsRepair)),
+            Err(redb::DatabaseError::DatabaseAlreadyOpen) => Err(backend(ReaderError::InUse)),
             Err(e) => Err(backend(e)),
         }
     }

@@ -148,6 +148,12 @@ fn check_passes_an_imported_store_and_names_each_corruption() {
         "garbage",
     ]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let empty = dir.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    let o = run(&["check", "--data", empty.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("no ledger.redb"), "{}", text(&o));
+    assert!(!empty.join("ledger.redb").exists(), "nothing created");
     let o = run(&["check", "--no-such-flag"]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
 }

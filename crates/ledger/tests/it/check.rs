@@ -571,7 +571,7 @@ async fn a_byte_flipped_anywhere_in_the_file_is_reported_or_harmless() {
     let path = work.path().join(file);
     std::fs::write(&path, &original).unwrap();
     let key = ledger_key();
-    let clean = check_dir(work.path(), Some(&key), &mut |_, _, _| {});
+    let clean = check_dir(work.path(), Some(&key), &mut |_, _, _| {}).unwrap();
     assert!(clean.findings.is_empty(), "{}", listing(&clean));
     let before = dump(&path).expect("the original file reads");
 
@@ -592,7 +592,7 @@ async fn a_byte_flipped_anywhere_in_the_file_is_reported_or_harmless() {
         bytes[pos] ^= 0xff;
         std::fs::write(&path, &bytes).unwrap();
         let after = dump(&path);
-        let r = check_dir(work.path(), Some(&key), &mut |_, _, _| {});
+        let r = check_dir(work.path(), Some(&key), &mut |_, _, _| {}).unwrap();
         if after.as_ref() != Ok(&before) {
             harmful += 1;
             assert!(
@@ -629,7 +629,7 @@ async fn a_file_copied_while_open_needs_a_repair_and_is_not_repaired() {
     let copy = tempfile::tempdir().unwrap();
     std::fs::copy(fx._dir.path().join(file), copy.path().join(file)).unwrap();
     let before = std::fs::read(copy.path().join(file)).unwrap();
-    let r = check_dir(copy.path(), Some(&ledger_key()), &mut |_, _, _| {});
+    let r = check_dir(copy.path(), Some(&ledger_key()), &mut |_, _, _| {}).unwrap();
     assert!(!r.is_clean());
     assert!(listing(&r).contains("needs a repair"), "{}", listing(&r));
     assert_eq!(
@@ -640,11 +640,18 @@ async fn a_file_copied_while_open_needs_a_repair_and_is_not_repaired() {
     // Opened once for writing (as the server or `store usage` would), the copy is repaired
     // and checks clean.
     drop(RedbStore::open(copy.path()).unwrap());
-    let r = check_dir(copy.path(), Some(&ledger_key()), &mut |_, _, _| {});
+    let r = check_dir(copy.path(), Some(&ledger_key()), &mut |_, _, _| {}).unwrap();
     assert!(r.findings.is_empty(), "{}", listing(&r));
     // A directory without a store is a finding too, and nothing is created.
     let empty = tempfile::tempdir().unwrap();
-    let r = check_dir(empty.path(), None, &mut |_, _, _| {});
-    assert!(!r.is_clean());
+    assert_eq!(
+        check_dir(empty.path(), None, &mut |_, _, _| {}).unwrap_err(),
+        proofless_ledger::check::CheckError::NoStore
+    );
     assert!(!empty.path().join(file).exists());
+    // The store in use by a writer (the server) cannot be checked: redb locks the file.
+    assert_eq!(
+        check_dir(fx._dir.path(), None, &mut |_, _, _| {}).unwrap_err(),
+        proofless_ledger::check::CheckError::InUse
+    );
 }
