@@ -209,7 +209,7 @@ pub enum CheckError {
     InUse,
 }
 
-/// Progress callback: phase name, done, total (0 when unknown).
+/// Progress callback: phase name (`entries`, then `side tables`), done, total.
 pub type Progress<'a> = &'a mut dyn FnMut(&'static str, u64, u64);
 
 /// Checks the data directory `dir` read-only. Never panics: a panic while reading
@@ -425,16 +425,26 @@ impl<'v> Checker<'v> {
             return;
         };
         self.checkpoint(store, root);
-        progress("tables", 0, 0);
+        let total = Table::ALL.len() as u64;
+        progress("side tables", 0, total);
         self.scan_all(store, Table::Certificates, Self::certificate_row);
+        progress("side tables", 1, total);
         self.scan_all(store, Table::HolderIndex, Self::holder_index_row);
+        progress("side tables", 2, total);
         self.scan_all(store, Table::Status, Self::status_row);
+        progress("side tables", 3, total);
         self.scan_all(store, Table::Payloads, Self::payload_row);
+        progress("side tables", 4, total);
         self.scan_all(store, Table::HolderKeys, Self::holder_key_row);
+        progress("side tables", 5, total);
         self.keys_table(store);
+        progress("side tables", 6, total);
         self.policy_table(store);
+        progress("side tables", 7, total);
         self.consents_table(store);
+        progress("side tables", 8, total);
         self.scan_all(store, Table::HolderAccesses, Self::holder_access_row);
+        progress("side tables", total, total);
     }
 
     /// Pass 1: rehash every entry, rebuild the tree, compare the stored hashes, and run

@@ -185,8 +185,18 @@ fn listing(r: &Report) -> String {
 #[tokio::test]
 async fn a_store_written_by_the_services_is_clean() {
     let (fx, _) = populated().await;
-    let r = check(fx.store.as_ref());
+    let mut calls = Vec::new();
+    let r = check_store(
+        fx.store.as_ref(),
+        Some(&ledger_key()),
+        &mut |phase, done, total| {
+            calls.push((phase, done, total));
+        },
+    );
     assert!(r.findings.is_empty(), "{}", listing(&r));
+    let size = fx.store.size().unwrap();
+    assert!(calls.contains(&("entries", size, size)), "{calls:?}");
+    assert_eq!(calls.last(), Some(&("side tables", 9, 9)));
     let s = &r.summary;
     assert_eq!(s.entries, fx.store.size().unwrap());
     assert_eq!(s.hashes, fx.store.hash_count().unwrap());
