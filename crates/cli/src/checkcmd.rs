@@ -2,6 +2,7 @@
 //! (`proofless_ledger::check`). Exit status: 0 clean, 1 findings, 2 usage errors.
 
 use crate::config::{LEDGER_KEY_FILE, LEDGER_VKEY_FILE, read_signer};
+use crate::serve::{data_dir, load_config};
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -14,12 +15,17 @@ use std::time::Instant;
 /// Arguments of `check`.
 #[derive(Debug, Args)]
 pub(crate) struct CheckArgs {
-    /// Data directory (the server must not be running on it: redb locks the file).
-    #[arg(long, default_value = "data")]
-    data: PathBuf,
-    /// The ledger's verifier key (`<origin>+<id>+<key>`), or `@FILE`. Default:
-    /// `<data>/ledger.vkey`, else the public half of `<data>/ledger.key`; without any,
-    /// the checkpoint's signature is not verified (reported as not checked).
+    /// Configuration file (as for `serve`): its `data` and `ledger_key`.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Data directory (overrides the configuration; default `data`). The server must not
+    /// be running on it: redb locks the file.
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// The ledger's verifier key (`<origin>+<id>+<key>`), or `@FILE`. Default: the public
+    /// half of the configured `ledger_key`, else `<data>/ledger.vkey`, else the public
+    /// half of `<data>/ledger.key`; without any, the checkpoint's signature is not
+    /// verified (reported as not checked).
     #[arg(long)]
     vkey: Option<String>,
     /// No progress bar and no summary: only the findings and the verdict.
@@ -36,15 +42,15 @@ const USAGE: u8 = 2;
 
 /// Runs the check; returns the process exit status.
 pub(crate) fn run(args: CheckArgs) -> u8 {
-    let verifier = match verifier(&args) {
+    let (data, verifier) = match setup(&args) {
         Ok(v) => v,
         Err(e) => {
             eprintln!("error: {e:#}");
             return USAGE;
         }
     };
-    if !args.data.is_dir() {
-        eprintln!("error: {} is not a directory", args.data.display());
+    if !data.is_dir() {
+        eprintln!("error: {} is not a directory", data.display());
         return USAGE;
     }
     let started = Instant::now();
@@ -65,14 +71,14 @@ pub(crate) fn run(args: CheckArgs) -> u8 {
             b.set_position(done);
         }
     };
-    let report = check_dir(&args.data, verifier.as_ref(), &mut progress);
+    let report = check_dir(&data, verifier.as_ref(), &mut progress);
     if let Some(b) = bar {
         b.finish_and_clear();
     }
     let report = match report {
         Ok(r) => r,
         Err(e) => {
-            eprintln!("error: {}: {e}", args.data.display());
+            eprintln!("error: {}: {e}", data.display());
             return USAGE;
         }
     };
@@ -80,7 +86,7 @@ pub(crate) fn run(args: CheckArgs) -> u8 {
     let out = if args.json {
         json(&report, seconds)
     } else {
-        text(&report, &args.data, seconds, args.quiet)
+        text(&report, &data, seconds, args.quiet)
     };
     let mut stdout = std::io::stdout().lock();
     if stdout
@@ -93,7 +99,19 @@ pub(crate) fn run(args: CheckArgs) -> u8 {
     if report.is_clean() { 0 } else { 1 }
 }
 
-fn verifier(args: &CheckArgs) -> Result<Option<LedgerVerifier>> {
+/// The data directory and the ledger's key, from the flags and the configuration.
+fn setup(args: &CheckArgs) -> Result<(PathBuf, Option<LedgerVerifier>)> {
+    let file = load_config(args.config.as_deref())?;
+    let data = data_dir(args.data.as_deref(), &file);
+    let verifier = verifier(args, &data, file.ledger_key.as_deref())?;
+    Ok((data, verifier))
+}
+
+fn verifier(
+    args: &CheckArgs,
+    data: &Path,
+    configured: Option<&Path>,
+) -> Result<Option<LedgerVerifier>> {
     if let Some(v) = &args.vkey {
         let text = match v.strip_prefix('@') {
             Some(path) => {
@@ -105,7 +123,10 @@ fn verifier(args: &CheckArgs) -> Result<Option<LedgerVerifier>> {
             LedgerVerifier::from_vkey(text.trim()).context("--vkey")?,
         ));
     }
-    let vkey = args.data.join(LEDGER_VKEY_FILE);
+    if let Some(path) = configured {
+        return Ok(Some(read_signer(path)?.verifier()));
+    }
+    let vkey = data.join(LEDGER_VKEY_FILE);
     if vkey.is_file() {
         let text = std::fs::read_to_string(&vkey)
             .with_context(|| format!("reading {}", vkey.display()))?;
@@ -114,7 +135,7 @@ fn verifier(args: &CheckArgs) -> Result<Option<LedgerVerifier>> {
             Err(e) => bail!("{}: {e}", vkey.display()),
         };
     }
-    let skey = args.data.join(LEDGER_KEY_FILE);
+    let skey = data.join(LEDGER_KEY_FILE);
     if skey.is_file() {
         return Ok(Some(read_signer(&skey)?.verifier()));
     }

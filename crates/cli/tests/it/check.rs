@@ -67,6 +67,25 @@ fn check_passes_an_imported_store_and_names_each_corruption() {
     assert!(out.contains("certificates "), "{out}");
     assert_eq!(std::fs::read(&file).unwrap(), before, "check wrote nothing");
 
+    // With the configuration (as for `serve` and `import`): its data directory's store,
+    // its ledger key.
+    let o = run(&[
+        "check",
+        "--config",
+        repo_root()
+            .join("keys-example/proofless.toml")
+            .to_str()
+            .unwrap(),
+        "--data",
+        data.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(
+        text(&o).contains("checkpoint signature verified"),
+        "{}",
+        text(&o)
+    );
+
     // Without a key in the directory or on the command line: clean, signature not checked.
     let o = run(&["check", "--data", data.to_str().unwrap(), "--quiet"]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
