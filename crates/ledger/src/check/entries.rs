@@ -4,7 +4,7 @@
 //! rule set in force) rebuilt from the log.
 
 use super::{Checker, ConsentSeen, KeySeen, Problem, be_index, short};
-use crate::certs::{certificate_key, decode_payload};
+use crate::certs::{StatusRecord, certificate_key, decode_payload};
 use crate::consent::ConsentState;
 use crate::vault;
 use proofless_core::cert::{HOLDER_ITEM, SecurityObject, SignedSecurityObject, item_digest};
@@ -156,6 +156,7 @@ impl Checker<'_> {
             return;
         };
         let obj = so.object();
+        self.mark_issued(i);
         let at = format!("issued {i}");
         let key = certificate_key(&obj.certificate_id);
         match self.get(store, Table::Certificates, &key) {
@@ -169,25 +170,45 @@ impl Checker<'_> {
                 short(&key),
                 Problem::Mismatch("the row does not name the certificate's entry"),
             ),
-            Some(_) => {}
+            Some(_) => self.confirmed.0 += 1,
         }
         let mut hk = ci.holder.to_vec();
         hk.extend_from_slice(obj.type_code.as_bytes());
         hk.extend_from_slice(&i.to_be_bytes());
-        if self.get(store, Table::HolderIndex, &hk).is_none() {
-            self.find(
+        match self.get(store, Table::HolderIndex, &hk) {
+            None => self.find(
                 Table::HolderIndex.name(),
                 at.clone(),
                 Problem::Missing("the holder's index row of a certificate in the log"),
-            );
+            ),
+            Some(v) if !v.is_empty() => self.find(
+                Table::HolderIndex.name(),
+                at.clone(),
+                Problem::Unexpected("a value in a key-only table"),
+            ),
+            Some(_) => self.confirmed.1 += 1,
         }
         let ik = i.to_be_bytes();
-        if self.get(store, Table::Status, &ik).is_none() {
-            self.find(
+        match self.get(store, Table::Status, &ik) {
+            None => self.find(
                 Table::Status.name(),
                 at.clone(),
                 Problem::Missing("the status record of a certificate in the log"),
-            );
+            ),
+            // The rest of the record (latest entry, status, successor) is checked in the
+            // side-table pass, once every status change is known; an undecodable record
+            // is reported there.
+            Some(v) => {
+                if let Ok((rec, _)) = StatusRecord::decode(&v)
+                    && rec.valid_until != obj.valid_until
+                {
+                    self.find(
+                        Table::Status.name(),
+                        at.clone(),
+                        Problem::Mismatch("the end of validity is not the signed one"),
+                    );
+                }
+            }
         }
         match self.get(store, Table::Payloads, &ik) {
             None => self.find(

@@ -324,6 +324,10 @@ struct Checker<'v> {
     policy: Option<(u64, [u8; 32], u64)>,
     /// (index, key id) of the genesis `ledger` `KeyEvent`.
     ledger_key: Option<(u64, [u8; 32])>,
+    /// One bit per entry: set for `CertificateIssued` entries.
+    issued: Vec<u64>,
+    /// Rows of `certificates` and `holder_index` the entry pass found exactly as expected.
+    confirmed: (u64, u64),
 }
 
 impl<'v> Checker<'v> {
@@ -337,7 +341,23 @@ impl<'v> Checker<'v> {
             consents: HashMap::new(),
             policy: None,
             ledger_key: None,
+            issued: Vec::new(),
+            confirmed: (0, 0),
         }
+    }
+
+    fn mark_issued(&mut self, i: u64) {
+        let word = (i / 64) as usize;
+        if self.issued.len() <= word {
+            self.issued.resize(word + 1, 0);
+        }
+        self.issued[word] |= 1 << (i % 64);
+    }
+
+    fn is_issued(&self, i: u64) -> bool {
+        self.issued
+            .get((i / 64) as usize)
+            .is_some_and(|w| w >> (i % 64) & 1 == 1)
     }
 
     fn find(&mut self, table: &str, key: String, problem: Problem) {
@@ -424,9 +444,20 @@ impl<'v> Checker<'v> {
         self.checkpoint(store, root);
         let total = Table::ALL.len() as u64;
         progress("side tables", 0, total);
-        self.scan_all(store, Table::Certificates, Self::certificate_row);
+        let (certificates, holder_index) = self.confirmed;
+        self.counted_table(
+            store,
+            Table::Certificates,
+            certificates,
+            Self::certificate_row,
+        );
         progress("side tables", 1, total);
-        self.scan_all(store, Table::HolderIndex, Self::holder_index_row);
+        self.counted_table(
+            store,
+            Table::HolderIndex,
+            holder_index,
+            Self::holder_index_row,
+        );
         progress("side tables", 2, total);
         self.scan_all(store, Table::Status, Self::status_row);
         progress("side tables", 3, total);

@@ -361,6 +361,39 @@ async fn each_targeted_corruption_is_reported_at_its_place() {
             "missing",
         ),
         (
+            "a bogus holder_index row (A's holder and type, B's index)",
+            Box::new(move |m| {
+                let k = m.sides[&Table::HolderIndex]
+                    .keys()
+                    .find(|k| k.ends_with(&a.to_be_bytes()))
+                    .unwrap()
+                    .clone();
+                let mut bogus = k[..k.len() - 8].to_vec();
+                bogus.extend_from_slice(&b.to_be_bytes());
+                m.side(Table::HolderIndex).insert(bogus, Vec::new());
+            }),
+            "holder_index",
+            format!("issued {b}"),
+            "mismatch",
+        ),
+        (
+            "a status record with an end of validity the issuer did not sign",
+            Box::new(move |m| {
+                use proofless_core::cbor::{self, MapBuilder};
+                let mut v = cbor::encode(
+                    &MapBuilder::new()
+                        .insert(1, cbor::uint(Status::Valid.code()))
+                        .insert(2, cbor::text("2099-12-31"))
+                        .build(),
+                );
+                v.extend_from_slice(&c.to_be_bytes());
+                m.side(Table::Status).insert(c.to_be_bytes().to_vec(), v);
+            }),
+            "status",
+            format!("issued {c}"),
+            "mismatch",
+        ),
+        (
             "a bogus holder_accesses row",
             Box::new(|m| {
                 let mut k = vec![7; 32];
