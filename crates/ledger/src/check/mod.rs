@@ -218,8 +218,10 @@ pub fn check_dir(
     verifier: Option<&LedgerVerifier>,
     progress: Progress<'_>,
 ) -> Result<Report, CheckError> {
-    let mut report = Report::default();
     let file = proofless_store::redb_store::FILE_NAME;
+    // The checker lives outside the unwind boundary, so that the findings made before a
+    // panic are kept and the panic is added to them.
+    let mut c = Checker::new(verifier);
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         let reader = match RedbReader::open(dir) {
             Ok(r) => r,
@@ -231,32 +233,27 @@ pub fn check_dir(
                     Some(ReaderError::InUse) => return Err(CheckError::InUse),
                     _ => {}
                 }
-                let mut c = Checker::new(verifier);
                 c.find(file, String::new(), Problem::Unreadable(describe(&e)));
-                return Ok(c.report);
+                return Ok(());
             }
         };
-        let mut c = Checker::new(verifier);
         c.layout(&reader);
         c.run(&reader, progress);
-        Ok(c.report)
+        Ok(())
     }));
     match outcome {
-        Ok(r) => return r,
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => return Err(e),
         Err(payload) => {
             let msg = payload
                 .downcast_ref::<&str>()
                 .map(|s| (*s).to_owned())
                 .or_else(|| payload.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "no message".to_owned());
-            report.findings.push(Finding {
-                table: file.to_owned(),
-                key: String::new(),
-                problem: Problem::Panicked(msg),
-            });
+            c.find(file, String::new(), Problem::Panicked(msg));
         }
     }
-    Ok(report)
+    Ok(c.report)
 }
 
 /// Checks `store` through the [`Store`] contract alone (any backend). Panics in the
