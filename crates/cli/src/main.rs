@@ -4,6 +4,7 @@ mod auditcmd;
 mod bench;
 mod benchreplay;
 mod certcmd;
+mod checkcmd;
 mod config;
 mod demo;
 mod democmd;
@@ -86,6 +87,9 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Offline integrity check of a data directory: tree, entries, every index against
+    /// the log, payloads against their commitments (exit 0 clean, 1 findings, 2 usage).
+    Check(checkcmd::CheckArgs),
     /// Load generators and raw-limit measurements.
     Bench {
         #[command(subcommand)]
@@ -233,6 +237,7 @@ fn main() -> ExitCode {
             AuditCommand::Replay(args) => auditcmd::replay(args),
             AuditCommand::Export(args) => auditcmd::export(args),
         },
+        Command::Check(args) => return ExitCode::from(checkcmd::run(args)),
         Command::Bench { command } => match command {
             BenchCommand::Log(args) => bench::log(args),
             BenchCommand::Replay(args) => benchreplay::run(args),

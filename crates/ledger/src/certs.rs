@@ -246,14 +246,14 @@ pub struct Disclosure {
 /// The stored status record of a certificate (side table `Status`), followed on disk by
 /// the big-endian index of its latest entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct StatusRecord {
-    status: Status,
+pub(crate) struct StatusRecord {
+    pub(crate) status: Status,
     issued_index: u64,
     type_code: String,
     issuer: String,
     holder: Pseudonym,
-    valid_until: Option<String>,
-    successor: Option<String>,
+    pub(crate) valid_until: Option<String>,
+    pub(crate) successor: Option<String>,
 }
 
 impl StatusRecord {
@@ -271,7 +271,7 @@ impl StatusRecord {
     }
 
     /// Decodes `record ‖ latest index`; the entry-derived fields are left empty.
-    fn decode(bytes: &[u8]) -> Result<(Self, u64), StoreError> {
+    pub(crate) fn decode(bytes: &[u8]) -> Result<(Self, u64), StoreError> {
         let corrupt = || StoreError::Corrupt("status record");
         let (rec, idx) = bytes
             .split_at_checked(bytes.len().saturating_sub(8))
@@ -306,7 +306,7 @@ fn key_record(role: Role, organisation: &str, retired: bool) -> Vec<u8> {
 }
 
 /// The key record's map (its trailing 8-byte `KeyEvent` index removed).
-fn key_record_map(bytes: &[u8]) -> Result<MapReader, StoreError> {
+pub(crate) fn key_record_map(bytes: &[u8]) -> Result<MapReader, StoreError> {
     let corrupt = || StoreError::Corrupt("key record");
     let rec = bytes
         .get(..bytes.len().saturating_sub(8))
@@ -374,7 +374,7 @@ fn append_err(e: AppendError) -> CertificateError {
 /// The `Certificates` table key of an identifier: its SHA-256, truncated to 128 bits
 /// (collision-free in practice for any number of certificates a deployment will hold, and
 /// a fixed 16 bytes instead of the identifier's 60–90).
-fn certificate_key(id: &str) -> [u8; 16] {
+pub(crate) fn certificate_key(id: &str) -> [u8; 16] {
     use sha2::Digest as _;
     let d = sha2::Sha256::digest(id.as_bytes());
     let mut k = [0u8; 16];

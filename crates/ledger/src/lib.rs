@@ -27,6 +27,7 @@
 
 pub mod catalog;
 pub mod certs;
+pub mod check;
 pub mod clock;
 pub mod consent;
 mod log;

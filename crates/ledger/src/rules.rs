@@ -13,10 +13,10 @@ use proofless_store::{Put, PutMode, Store, StoreError, Table};
 use sha2::{Digest, Sha256};
 use thiserror::Error;
 
-const CURRENT: &[u8] = b"current";
-const TEXT_PREFIX: &[u8] = b"text/";
+pub(crate) const CURRENT: &[u8] = b"current";
+pub(crate) const TEXT_PREFIX: &[u8] = b"text/";
 
-fn text_key(version: u64) -> Vec<u8> {
+pub(crate) fn text_key(version: u64) -> Vec<u8> {
     let mut k = TEXT_PREFIX.to_vec();
     k.extend_from_slice(&version.to_be_bytes());
     k

@@ -34,11 +34,13 @@
 
 pub mod conformance;
 pub mod faulty;
+pub mod redb_reader;
 pub mod redb_store;
 
 use thiserror::Error;
 
 pub use faulty::Faulty;
+pub use redb_reader::RedbReader;
 pub use redb_store::RedbStore;
 
 /// A side table kept beside the log. The store does not interpret keys or values.

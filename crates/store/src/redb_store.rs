@@ -28,11 +28,11 @@ use crate::{Batch, Pairs, PutMode, Store, StoreError, Table};
 use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinition};
 use std::path::Path;
 
-const ENTRIES: TableDefinition<u64, &[u8]> = TableDefinition::new("entries");
-const HASHES: TableDefinition<u64, &[u8; 32]> = TableDefinition::new("hashes");
-const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
+pub(crate) const ENTRIES: TableDefinition<u64, &[u8]> = TableDefinition::new("entries");
+pub(crate) const HASHES: TableDefinition<u64, &[u8; 32]> = TableDefinition::new("hashes");
+pub(crate) const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 
-fn side(table: Table) -> TableDefinition<'static, &'static [u8], &'static [u8]> {
+pub(crate) fn side(table: Table) -> TableDefinition<'static, &'static [u8], &'static [u8]> {
     TableDefinition::new(match table {
         Table::Certificates => "side_certificates",
         Table::HolderIndex => "side_holder_index",
@@ -46,9 +46,9 @@ fn side(table: Table) -> TableDefinition<'static, &'static [u8], &'static [u8]> 
     })
 }
 
-const META_SIZE: &str = "size";
-const META_HASHES: &str = "hashes";
-const META_CHECKPOINT: &str = "checkpoint";
+pub(crate) const META_SIZE: &str = "size";
+pub(crate) const META_HASHES: &str = "hashes";
+pub(crate) const META_CHECKPOINT: &str = "checkpoint";
 
 /// Space used by one table.
 #[derive(Debug, Clone)]
@@ -76,11 +76,11 @@ pub struct RedbStore {
     db: Database,
 }
 
-fn backend<E: std::error::Error + Send + Sync + 'static>(e: E) -> StoreError {
+pub(crate) fn backend<E: std::error::Error + Send + Sync + 'static>(e: E) -> StoreError {
     StoreError::Backend(Box::new(e))
 }
 
-fn read_u64(v: Option<redb::AccessGuard<'_, &[u8]>>) -> Result<u64, StoreError> {
+pub(crate) fn read_u64(v: Option<redb::AccessGuard<'_, &[u8]>>) -> Result<u64, StoreError> {
     match v {
         None => Ok(0),
         Some(g) => {

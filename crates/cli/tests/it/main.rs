@@ -7,6 +7,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod certificates;
+mod check;
 mod crash;
 mod demo;
 mod e2e;

@@ -24,24 +24,24 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-const MARRIAGE: &str = "11100000PL00000027901";
+pub(crate) const MARRIAGE: &str = "11100000PL00000027901";
 const ID_CARD: &str = "11100000PL00000014901";
 /// 2027-01-01T00:00:00Z: inside the example certificates' validity (2026–2031).
-const NOW: u64 = 1_798_761_600_000;
+pub(crate) const NOW: u64 = 1_798_761_600_000;
 
-fn repo() -> PathBuf {
+pub(crate) fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-struct Fx {
-    _dir: tempfile::TempDir,
-    store: Arc<RedbStore>,
-    log: Arc<Log>,
-    svc: Arc<Certificates>,
+pub(crate) struct Fx {
+    pub(crate) _dir: tempfile::TempDir,
+    pub(crate) store: Arc<RedbStore>,
+    pub(crate) log: Arc<Log>,
+    pub(crate) svc: Arc<Certificates>,
     clock: Arc<FixedClock>,
 }
 
-fn fx() -> Fx {
+pub(crate) fn fx() -> Fx {
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(RedbStore::open(dir.path()).unwrap());
     let signer =
@@ -81,7 +81,7 @@ fn fx() -> Fx {
 }
 
 /// An example principal's key, chain and organisation code.
-fn principal(name: &str) -> (SigningKey, Vec<Vec<u8>>, Uscc) {
+pub(crate) fn principal(name: &str) -> (SigningKey, Vec<Vec<u8>>, Uscc) {
     let dir = repo().join("keys-example");
     let key_pem = std::fs::read_to_string(dir.join(format!("{name}.key.pem"))).unwrap();
     let key = SigningKey::from_pkcs8_pem(&key_pem).unwrap();
@@ -107,12 +107,12 @@ fn principal(name: &str) -> (SigningKey, Vec<Vec<u8>>, Uscc) {
     (key, vec![der], p.organisation().unwrap())
 }
 
-fn civil_affairs() -> (Issuer, Uscc) {
+pub(crate) fn civil_affairs() -> (Issuer, Uscc) {
     let (k, c, u) = principal("issuer-qingdao-civil-affairs");
     (Issuer::new(k, c), u)
 }
 
-fn citizen(seq: u16) -> HolderCode {
+pub(crate) fn citizen(seq: u16) -> HolderCode {
     HolderCode::parse(
         "111",
         proofless_core::ids::CitizenId::from_parts("370202", (1990, 1, 1), seq)
@@ -122,7 +122,7 @@ fn citizen(seq: u16) -> HolderCode {
     .unwrap()
 }
 
-fn marriage(issuer: Uscc, serial: &str, holder: HolderCode) -> Draft {
+pub(crate) fn marriage(issuer: Uscc, serial: &str, holder: HolderCode) -> Draft {
     let t = |s: &str| FieldValue::Text(s.to_owned());
     let values: BTreeMap<String, FieldValue> = [
         ("holder_name", t("张伟")),
@@ -159,7 +159,7 @@ fn salts() -> impl FnMut() -> [u8; SALT_LEN] {
     }
 }
 
-fn request(issuer: &Issuer, draft: &Draft) -> IssueRequest {
+pub(crate) fn request(issuer: &Issuer, draft: &Draft) -> IssueRequest {
     let (cose, items) = issuer.sign(draft, NOW, &mut salts());
     IssueRequest {
         security_object: cose,

@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod certs;
+mod check;
 
 use proofless_core::checkpoint::LedgerSigner;
 use proofless_core::entry::{AccessRecorded, Decision, EncodedEntry, Entry, RequestSignature};

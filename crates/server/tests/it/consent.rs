@@ -466,3 +466,76 @@ async fn a_used_consent_stays_spent_in_the_store() {
     assert!(!String::from_utf8_lossy(&resp).contains("match"));
     assert_eq!(f.size(), size, "nothing appended");
 }
+
+/// The offline check (`proofless check`) on a store written by the whole service: a
+/// published rule set, a certificate, a consent granted and used, one granted and
+/// revoked, a denial, each access indexed by holder. Clean; then a deleted spent marker
+/// and a deleted history row are each reported at their table.
+#[tokio::test]
+async fn the_offline_check_finds_consents_and_accesses_consistent() {
+    use proofless_ledger::check::{Finding, check_store};
+    use proofless_store::{Store as _, Table};
+    let f = fixture().await;
+    let holder = citizen();
+    f.issue_marriage(holder).await;
+    let used = granted_code(&f, &grant_body(&holder)).await;
+    let (st, _) = f.verify(HR, &use_body(&holder, &used)).await;
+    assert_eq!(st, StatusCode::OK);
+    let (st, _) = f.verify(HR, &use_body(&holder, &used)).await;
+    assert_eq!(
+        st,
+        StatusCode::FORBIDDEN,
+        "a second use is a recorded denial"
+    );
+    let revoked = granted_code(&f, &grant_body(&holder)).await;
+    let (st, v) = f
+        .post_signed(
+            CHANNEL,
+            "/v1/consents/revoke",
+            &serde_json::json!({"holder": holder_json(&holder), "consent_code": revoked, "salt": SALT}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+
+    let check = || {
+        check_store(
+            f.store.as_ref(),
+            Some(&crate::verify::ledger()),
+            &mut |_, _, _| {},
+        )
+    };
+    let listing = |r: &proofless_ledger::check::Report| {
+        r.findings
+            .iter()
+            .map(Finding::to_string)
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let r = check();
+    assert!(r.findings.is_empty(), "{}", listing(&r));
+    let rows = |t: &str| r.summary.rows.get(t).copied().unwrap_or(0);
+    assert_eq!(rows("consents"), 4, "two records and two spent markers");
+    assert_eq!(rows("policy"), 2, "the rule set in force and its files");
+    assert!(rows("holder_accesses") >= 2);
+
+    let used_digest = proofless_ledger::consent::consent_digest(&used);
+    let mut marker = used_digest.to_vec();
+    marker.extend_from_slice(b"/spent");
+    assert!(f.store.delete(Table::Consents, &marker).unwrap());
+    let (access, _) = f
+        .store
+        .scan(Table::HolderAccesses, b"", None, 1)
+        .unwrap()
+        .pop()
+        .unwrap();
+    assert!(f.store.delete(Table::HolderAccesses, &access).unwrap());
+    let r = check();
+    assert!(!r.is_clean());
+    let text = listing(&r);
+    assert!(text.contains("consents[granted at "), "{text}");
+    assert!(text.contains("holder_accesses[access "), "{text}");
+    assert!(
+        !text.contains(holder.as_str()),
+        "no holder code in findings: {text}"
+    );
+}
