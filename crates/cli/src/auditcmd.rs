@@ -35,6 +35,14 @@ pub(crate) struct ReplayArgs {
     /// Threads for decoding and signature verification (default: all cores).
     #[arg(long)]
     threads: Option<usize>,
+    /// A witness verifier key (C2SP tlog-cosignature); repeatable. With witnesses, the
+    /// ledger's cosigned checkpoint (`/v1/checkpoint/cosigned`) must carry
+    /// `--witness-quorum` of their cosignatures and agree with the log replayed.
+    #[arg(long = "witness")]
+    witnesses: Vec<String>,
+    /// How many of the `--witness` keys must have cosigned (default: all).
+    #[arg(long, requires = "witnesses")]
+    witness_quorum: Option<usize>,
     /// No progress bar.
     #[arg(long)]
     quiet: bool,
@@ -112,6 +120,7 @@ pub(crate) fn replay(args: ReplayArgs) -> Result<()> {
         anchor,
         threads,
         save_every: Duration::from_secs(10),
+        witnesses: crate::verifycmd::witness_policy(&args.witnesses, args.witness_quorum)?,
     };
     let fetch: Box<dyn Fetch> = match (&args.url, &args.bundle) {
         (Some(url), _) => Box::new(HttpFetch::new(url)),

@@ -484,6 +484,7 @@ pub(crate) fn run(args: ReplayBenchArgs) -> Result<()> {
         anchor,
         threads,
         save_every: Duration::from_secs(3600),
+        witnesses: None,
     };
     let progress = bar(args.quiet, size, "replaying");
     let t = Instant::now();

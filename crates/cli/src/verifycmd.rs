@@ -133,23 +133,7 @@ pub(crate) fn receipt_verify(args: ReceiptVerifyArgs) -> Result<()> {
         .as_deref()
         .map(|p| std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display())))
         .transpose()?;
-    let policy = if args.witnesses.is_empty() {
-        None
-    } else {
-        let keys = args
-            .witnesses
-            .iter()
-            .map(|k| {
-                proofless_core::cosign::WitnessVerifier::from_vkey(k)
-                    .map_err(|e| anyhow::anyhow!("--witness {k:?}: {e}"))
-            })
-            .collect::<Result<Vec<_>>>()?;
-        let k = args.witness_quorum.unwrap_or(keys.len());
-        Some(
-            proofless_core::cosign::WitnessPolicy::new(keys, k)
-                .map_err(|e| anyhow::anyhow!("witnesses: {e}"))?,
-        )
-    };
+    let policy = witness_policy(&args.witnesses, args.witness_quorum)?;
     let v = verify_receipt_witnessed(
         &response,
         request.as_deref(),
@@ -311,4 +295,27 @@ pub(crate) fn consent_history(a: HistoryArgs) -> Result<()> {
         body["before"] = b.into();
     }
     channel_call(&a.channel, "/v1/holder-accesses", body)
+}
+
+/// The k-of-n witness policy of `--witness` keys and `--witness-quorum` (default: all), or
+/// `None` without witnesses.
+pub(crate) fn witness_policy(
+    witnesses: &[String],
+    quorum: Option<usize>,
+) -> Result<Option<proofless_core::cosign::WitnessPolicy>> {
+    if witnesses.is_empty() {
+        return Ok(None);
+    }
+    let keys = witnesses
+        .iter()
+        .map(|k| {
+            proofless_core::cosign::WitnessVerifier::from_vkey(k)
+                .map_err(|e| anyhow::anyhow!("--witness {k:?}: {e}"))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let k = quorum.unwrap_or(keys.len());
+    Ok(Some(
+        proofless_core::cosign::WitnessPolicy::new(keys, k)
+            .map_err(|e| anyhow::anyhow!("witnesses: {e}"))?,
+    ))
 }

@@ -28,6 +28,7 @@ use base64::{Engine, prelude::BASE64_STANDARD};
 use ed25519_dalek::{Signature, VerifyingKey};
 use proofless_core::cert::{SecurityObject, SignedSecurityObject, SignedStatus, Status};
 use proofless_core::checkpoint::LedgerVerifier;
+use proofless_core::cosign::WitnessPolicy;
 use proofless_core::entry::{
     AccessRecorded, ConsentGranted, ConsentRevoked, Decision, Entry, KeyAction, KeyEvent,
     PolicyPublished, RequestSignature, StatusChanged,
@@ -69,6 +70,9 @@ pub struct ReplayConfig {
     pub threads: usize,
     /// How often the state is handed to the `save` callback, at most.
     pub save_every: Duration,
+    /// Witnesses whose cosignatures the ledger's cosigned checkpoint
+    /// (`v1/checkpoint/cosigned`) must carry, k of n; `None` to not ask for it.
+    pub witnesses: Option<WitnessPolicy>,
 }
 
 /// Something the replay found wrong.
@@ -785,6 +789,11 @@ pub fn replay(
         Err(e) => return Err(e.into()),
     };
     let replayed_from = state.next;
+    // The cosigned checkpoint first: it can then only be older than the latest one.
+    let cosigned_note = cfg
+        .witnesses
+        .as_ref()
+        .map(|_| fetch.get("v1/checkpoint/cosigned"));
     let note = fetch.get("checkpoint")?;
     let cp = match cfg.ledger.verify_checkpoint(&note) {
         Ok(cp) => cp,
@@ -838,6 +847,17 @@ pub fn replay(
     if cp.size < state.next {
         fatal = true;
     }
+    if let (Some(policy), Some(note)) = (&cfg.witnesses, cosigned_note) {
+        witnessed(
+            note,
+            cfg,
+            policy,
+            &cp,
+            &mut state,
+            &mut pending_seen,
+            &mut fatal,
+        );
+    }
     if !state
         .seen
         .iter()
@@ -869,6 +889,81 @@ pub fn replay(
     let report = report(&run.state, cp.size, cp.root, replayed_from, range);
     save(&run.state);
     Ok((run.state, report))
+}
+
+/// Checks the ledger's cosigned checkpoint: the ledger's signature, `policy`'s quorum of
+/// cosignatures, and that it agrees with the checkpoint being replayed (same root at the
+/// same size; a smaller one is compared with the recomputed tree when the replay passes
+/// its size; a larger one means the checkpoint served is behind what witnesses saw).
+fn witnessed(
+    note: Result<Vec<u8>, FetchError>,
+    cfg: &ReplayConfig,
+    policy: &WitnessPolicy,
+    cp: &proofless_core::checkpoint::SignedCheckpoint,
+    state: &mut ReplayState,
+    pending_seen: &mut BTreeMap<u64, [u8; 32]>,
+    fatal: &mut bool,
+) {
+    let note = match note {
+        Ok(n) => n,
+        Err(e) => {
+            state.anomaly(
+                "cosignature_missing",
+                None,
+                format!("no cosigned checkpoint: {e}"),
+            );
+            return;
+        }
+    };
+    let cosigned = match cfg.ledger.verify_checkpoint(&note) {
+        Ok(c) => c,
+        Err(e) => {
+            state.anomaly(
+                "checkpoint_signature",
+                None,
+                format!("the cosigned checkpoint: {e}"),
+            );
+            return;
+        }
+    };
+    if let Err(e) = policy.check(&note) {
+        state.anomaly("cosignature_invalid", None, e.to_string());
+        return;
+    }
+    if cosigned.size > cp.size {
+        state.anomaly(
+            "rollback",
+            None,
+            format!(
+                "witnesses cosigned size {}, the checkpoint served has {}",
+                cosigned.size, cp.size
+            ),
+        );
+        *fatal = true;
+    } else if cosigned.size == cp.size && cosigned.root != cp.root {
+        state.anomaly(
+            "split_view",
+            None,
+            format!(
+                "the witnesses cosigned another tree of size {} than the one served",
+                cp.size
+            ),
+        );
+        *fatal = true;
+    } else if cosigned.size > state.next {
+        pending_seen.insert(cosigned.size, cosigned.root.0);
+    }
+    if !state
+        .seen
+        .iter()
+        .any(|s| s.size == cosigned.size && s.root == cosigned.root.0)
+    {
+        state.seen.push(Seen {
+            size: cosigned.size,
+            root: cosigned.root.0,
+            note: String::from_utf8_lossy(&note).into_owned(),
+        });
+    }
 }
 
 fn report(
@@ -2010,10 +2105,20 @@ pub fn export(
     out: &Path,
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<Manifest, ExportError> {
+    // A cosigned checkpoint, when the ledger has witnesses, fetched before the latest so
+    // that it is not newer.
+    let cosigned = match fetch.get("v1/checkpoint/cosigned") {
+        Ok(n) => Some(n),
+        Err(FetchError::NotFound { .. } | FetchError::Status { .. }) => None,
+        Err(e) => return Err(e.into()),
+    };
     let note = fetch.get("checkpoint")?;
     let cp = ledger.verify_checkpoint(&note)?;
     let size = cp.size;
     let to = to.unwrap_or(size).min(size);
+    if let Some(c) = &cosigned {
+        write_file(out, "v1/checkpoint/cosigned", c)?;
+    }
     if from >= to {
         return Err(ExportError::Range { from, to, size });
     }

@@ -434,6 +434,45 @@ fn ledger_collects_two_cosignatures_and_receipts_carry_them() {
         "{}",
         String::from_utf8_lossy(&refused.stderr)
     );
+
+    // The auditor's replay with both witnesses pinned: the cosigned checkpoint carries
+    // both and agrees with the log; with a witness that never cosigned, it does not.
+    let audit = |out: &str, witnesses: &[&str]| {
+        let out = dir.path().join(out);
+        let vkey = format!("@{}", keys.join("ledger.vkey").display());
+        let anchor = keys.join("trust-anchor.crt.pem");
+        let mut args = vec![
+            "audit",
+            "replay",
+            "--url",
+            &server.url,
+            "--ledger-vkey",
+            &vkey,
+            "--trust-anchor",
+            anchor.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--quiet",
+        ];
+        for w in witnesses {
+            args.extend(["--witness", w]);
+        }
+        run(&args)
+    };
+    let replayed = audit("audit-2", &[&v1, &v2]);
+    assert!(
+        replayed.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&replayed.stdout),
+        String::from_utf8_lossy(&replayed.stderr)
+    );
+    let refused = audit("audit-3", &[&v1, &v2, &stranger]);
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stdout).contains("cosignature_invalid"),
+        "{}",
+        String::from_utf8_lossy(&refused.stdout)
+    );
     drop(w1);
     drop(w2);
 }

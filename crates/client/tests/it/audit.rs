@@ -356,6 +356,7 @@ fn config() -> ReplayConfig {
         anchor: anchor(),
         threads: 2,
         save_every: Duration::from_secs(3600),
+        witnesses: None,
     }
 }
 
@@ -750,4 +751,100 @@ fn every_flipped_byte_is_reported_never_a_panic() {
         }
     }
     assert!(flips > 150, "{flips}");
+}
+
+fn witness(n: u8) -> proofless_core::cosign::WitnessSigner {
+    proofless_core::cosign::WitnessSigner::new(
+        &format!("witness-{n}.example"),
+        SigningKey::from_bytes(&[n; 32]),
+    )
+    .unwrap()
+}
+
+/// `note` with the cosignatures of `witnesses`.
+fn cosigned(note: &[u8], witnesses: &[&proofless_core::cosign::WitnessSigner]) -> Vec<u8> {
+    let lines: Vec<String> = witnesses
+        .iter()
+        .map(|w| w.cosign(note, 1_790_000_000).unwrap())
+        .collect();
+    proofless_core::cosign::add_lines(note, &lines)
+}
+
+fn with_witnesses(k: usize) -> ReplayConfig {
+    let ws = vec![witness(1).verifier(), witness(2).verifier()];
+    ReplayConfig {
+        witnesses: Some(proofless_core::cosign::WitnessPolicy::new(ws, k).unwrap()),
+        ..config()
+    }
+}
+
+fn replay_cfg(server: &Server, cfg: &ReplayConfig) -> Report {
+    audit::replay(server, cfg, None, &mut |_, _| {}, &mut |_| {})
+        .unwrap()
+        .1
+}
+
+/// With witnesses pinned, the ledger's cosigned checkpoint must carry their quorum and
+/// agree with the log replayed: at the same size, and at an earlier size.
+#[test]
+fn the_cosigned_checkpoint_must_carry_the_quorum_and_agree_with_the_log() {
+    let (w1, w2) = (witness(1), witness(2));
+    let mut log = long_log();
+    let earlier = log.serve();
+    let earlier_size = log.entries.len() as u64;
+    for _ in 0..20 {
+        log.access("housing", None, Decision::Deny, "consent_required");
+    }
+    let mut server = log.serve();
+    let latest = server.files["checkpoint"].clone();
+
+    // Missing: the ledger has not had it cosigned.
+    let got = codes(&replay_cfg(&server, &with_witnesses(2)));
+    assert_eq!(got, vec![("cosignature_missing".to_owned(), None)]);
+
+    // Cosigned by both, the latest or an earlier checkpoint of the same log: clean.
+    for note in [&latest, &earlier.files["checkpoint"]] {
+        server
+            .files
+            .insert("v1/checkpoint/cosigned".into(), cosigned(note, &[&w1, &w2]));
+        let r = replay_cfg(&server, &with_witnesses(2));
+        assert!(r.is_clean(), "{:?}", codes(&r));
+    }
+
+    // One cosignature where two are needed; a changed one.
+    server
+        .files
+        .insert("v1/checkpoint/cosigned".into(), cosigned(&latest, &[&w1]));
+    let got = codes(&replay_cfg(&server, &with_witnesses(2)));
+    assert_eq!(got, vec![("cosignature_invalid".to_owned(), None)]);
+    assert!(replay_cfg(&server, &with_witnesses(1)).is_clean());
+    let mut bad = cosigned(&latest, &[&w1, &w2]);
+    let at = bad.len() - 5;
+    bad[at] = if bad[at] == b'A' { b'B' } else { b'A' };
+    server.files.insert("v1/checkpoint/cosigned".into(), bad);
+    let got = codes(&replay_cfg(&server, &with_witnesses(2)));
+    assert_eq!(got, vec![("cosignature_invalid".to_owned(), None)]);
+
+    // The witnesses saw another tree at an earlier size (the ledger's key signed a fork
+    // for them): a split view, found when the replay passes that size.
+    let fork = ledger().sign_checkpoint(earlier_size, proofless_core::merkle::Hash([7; 32]));
+    server.files.insert(
+        "v1/checkpoint/cosigned".into(),
+        cosigned(&fork, &[&w1, &w2]),
+    );
+    let got = codes(&replay_cfg(&server, &with_witnesses(2)));
+    assert!(got.contains(&("split_view".into(), None)), "{got:?}");
+
+    // The witnesses saw a larger tree than the one served: a rollback.
+    let mut ahead = log;
+    for _ in 0..3 {
+        ahead.access("housing", None, Decision::Deny, "consent_required");
+    }
+    let ahead_note = ahead.serve().files["checkpoint"].clone();
+    server.files.insert(
+        "v1/checkpoint/cosigned".into(),
+        cosigned(&ahead_note, &[&w1, &w2]),
+    );
+    let got = codes(&replay_cfg(&server, &with_witnesses(2)));
+    assert!(got.contains(&("rollback".into(), None)), "{got:?}");
 }
