@@ -21,13 +21,13 @@ use proofless_core::cert::SignedSecurityObject;
 use proofless_core::checkpoint::LedgerSigner;
 use proofless_core::entry::{
     AccessRecorded, CertificateIssued, ConsentGranted, Decision, Entry, KeyAction, KeyEvent,
-    PolicyPublished, RequestSignature,
+    RequestSignature,
 };
 use proofless_core::httpsig::{self, RequestParts, SignatureParams};
 use proofless_core::keys::{self, TRUST_ANCHOR_ROLE};
 use proofless_core::merkle::MemoryTree;
 use proofless_core::pki::{self, Position, TrustAnchor};
-use proofless_core::tiles::{self, TILE_HEIGHT, TILE_WIDTH, TileId};
+use proofless_core::tiles::{self, TILE_WIDTH, TileId};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -349,22 +349,7 @@ pub(crate) fn run(args: ReplayBenchArgs) -> Result<()> {
         });
     }
     let set = audit::rule_set(&files).map_err(|e| anyhow::anyhow!(e))?;
-    genesis.push(Entry::PolicyPublished(PolicyPublished {
-        time: T0,
-        version: 1,
-        digest: set.digest(),
-        scenarios: set
-            .scenarios()
-            .values()
-            .map(|s| {
-                (
-                    s.code().to_owned(),
-                    u64::from(s.version()),
-                    Sha256::digest(s.text().as_bytes()).into(),
-                )
-            })
-            .collect(),
-    }));
+    genesis.push(Entry::PolicyPublished(set.publication(1, T0)));
     let ctx = Ctx {
         housing,
         channel,
@@ -445,20 +430,15 @@ pub(crate) fn run(args: ReplayBenchArgs) -> Result<()> {
         };
         files_out.insert(id.path(), data);
     }
-    for level in 0u8.. {
-        let nodes = size >> (u32::from(level) * u32::from(TILE_HEIGHT));
-        if nodes == 0 {
-            break;
-        }
-        for t in 0..nodes.div_ceil(TILE_WIDTH) {
-            let width = (nodes - t * TILE_WIDTH).min(TILE_WIDTH);
-            let id = TileId::Hashes {
-                level,
-                index: t,
-                width: width as u16,
-            };
+    for id in tiles::hash_tiles(size) {
+        if let TileId::Hashes {
+            level,
+            index,
+            width,
+        } = id
+        {
             let data = tree
-                .tile(level, t, width as u16)
+                .tile(level, index, width)
                 .map_err(|e| anyhow::anyhow!("tile {}: {e:?}", id.path()))?;
             files_out.insert(id.path(), data);
         }

@@ -1577,7 +1577,7 @@ impl Run<'_> {
             }
         };
         match rule_set(&files) {
-            Ok(set) if set.digest() == p.digest => {
+            Ok(set) if set.publication(p.version, p.time) == *p => {
                 for s in set.scenarios().values() {
                     for d in s.departments() {
                         self.state
@@ -1598,7 +1598,7 @@ impl Run<'_> {
                 self.state.anomaly(
                     "policy_digest",
                     Some(index),
-                    format!("the files served for rule set version {} do not hash to the published digest", p.version),
+                    format!("the files served for rule set version {} do not hash to the published digests", p.version),
                 );
                 self.state.policies.insert(
                     p.version,
@@ -2124,26 +2124,7 @@ pub fn export(
     }
     write_file(out, "checkpoint", &note)?;
     // Every hash tile of the tree at `size`.
-    let mut tile_paths = Vec::new();
-    for level in 0u8.. {
-        let nodes = size
-            .checked_shr(u32::from(level) * u32::from(TILE_HEIGHT))
-            .unwrap_or(0);
-        if nodes == 0 {
-            break;
-        }
-        for t in 0..nodes.div_ceil(TILE_WIDTH) {
-            let width = (nodes - t * TILE_WIDTH).min(TILE_WIDTH);
-            tile_paths.push(
-                TileId::Hashes {
-                    level,
-                    index: t,
-                    width: width as u16,
-                }
-                .path(),
-            );
-        }
-    }
+    let tile_paths: Vec<String> = tiles::hash_tiles(size).iter().map(TileId::path).collect();
     let bundles = to.div_ceil(TILE_WIDTH);
     let total = tile_paths.len() as u64 + bundles;
     let mut done = 0;

@@ -5,7 +5,7 @@ use base64::{Engine, prelude::BASE64_STANDARD};
 use proofless_core::checkpoint::{CheckpointError, LedgerVerifier};
 use proofless_core::entry::Entry;
 use proofless_core::merkle::{self, Hash, MemoryTree};
-use proofless_core::tiles::{self, TILE_HEIGHT, TILE_WIDTH, TileId};
+use proofless_core::tiles::{self, TILE_WIDTH, TileId};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
@@ -169,29 +169,24 @@ pub fn verify_log(
 
     // Hash tiles: every level, every tile, compared with the recomputed tree.
     let mut tile_count = 0;
-    for level in 0u8.. {
-        let shift = u32::from(level) * u32::from(TILE_HEIGHT);
-        let nodes = size.checked_shr(shift).unwrap_or(0);
-        if nodes == 0 {
-            break;
+    for id in tiles::hash_tiles(size) {
+        let TileId::Hashes {
+            level,
+            index,
+            width,
+        } = id
+        else {
+            continue;
+        };
+        let path = id.path();
+        let got = fetch.get(&path)?;
+        let want = tree
+            .tile(level, index, width)
+            .map_err(|_| VerifyError::TileMismatch { path: path.clone() })?;
+        if got != want {
+            return Err(VerifyError::TileMismatch { path });
         }
-        for t in 0..nodes.div_ceil(TILE_WIDTH) {
-            let width = (nodes - t * TILE_WIDTH).min(TILE_WIDTH);
-            let id = TileId::Hashes {
-                level,
-                index: t,
-                width: width as u16,
-            };
-            let path = id.path();
-            let got = fetch.get(&path)?;
-            let want = tlog_tiles::Tile::new(TILE_HEIGHT, level, t, width as u32, false)
-                .read_data(&tree)
-                .map_err(|_| VerifyError::TileMismatch { path: path.clone() })?;
-            if got != want {
-                return Err(VerifyError::TileMismatch { path });
-            }
-            tile_count += 1;
-        }
+        tile_count += 1;
     }
 
     // Consistency with what we saw last time: recomputed from the entries (which catches

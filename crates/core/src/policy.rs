@@ -632,6 +632,27 @@ impl RuleSet {
         Ok(RuleSet { scenarios: map })
     }
 
+    /// The `PolicyPublished` entry that publishes this set as `version` at `time`: its
+    /// digest, and each scenario's code, version and SHA-256 of its file, in code order.
+    pub fn publication(&self, version: u64, time: u64) -> crate::entry::PolicyPublished {
+        crate::entry::PolicyPublished {
+            time,
+            version,
+            digest: self.digest(),
+            scenarios: self
+                .scenarios
+                .values()
+                .map(|s| {
+                    (
+                        s.code().to_owned(),
+                        u64::from(s.version()),
+                        Sha256::digest(s.text().as_bytes()).into(),
+                    )
+                })
+                .collect(),
+        }
+    }
+
     /// The scenario with this code.
     pub fn get(&self, code: &str) -> Option<&Scenario> {
         self.scenarios.get(code)

@@ -175,6 +175,29 @@ pub enum BundleError {
     EmptyEntry,
 }
 
+/// Every hash tile of a tree of `size` leaves, level by level: full tiles, then the
+/// partial one of each level, as a tlog-tiles server serves them at that size.
+pub fn hash_tiles(size: u64) -> Vec<TileId> {
+    let mut out = Vec::new();
+    for level in 0u8.. {
+        let nodes = size
+            .checked_shr(u32::from(level) * u32::from(TILE_HEIGHT))
+            .unwrap_or(0);
+        if nodes == 0 {
+            break;
+        }
+        for index in 0..nodes.div_ceil(TILE_WIDTH) {
+            out.push(TileId::Hashes {
+                level,
+                index,
+                // INVARIANT: at most TILE_WIDTH = 256, which fits in u16.
+                width: (nodes - index * TILE_WIDTH).min(TILE_WIDTH) as u16,
+            });
+        }
+    }
+    out
+}
+
 /// Appends one entry to a bundle: a big-endian `uint16` length, then the bytes.
 ///
 /// # Panics

@@ -7,10 +7,9 @@
 
 use crate::clock::Clock;
 use crate::log::{AppendError, Log, PendingPut};
-use proofless_core::entry::{Entry, PolicyPublished};
+use proofless_core::entry::Entry;
 use proofless_core::policy::RuleSet;
 use proofless_store::{Put, PutMode, Store, StoreError, Table};
-use sha2::{Digest, Sha256};
 use thiserror::Error;
 
 pub(crate) const CURRENT: &[u8] = b"current";
@@ -118,24 +117,9 @@ pub async fn publish(
         return Ok((version, false));
     }
     let version = previous.map_or(1, |(v, _)| v + 1);
-    let entry = Entry::PolicyPublished(PolicyPublished {
-        time: clock.now_millis(),
-        version,
-        digest,
-        scenarios: rules
-            .scenarios()
-            .values()
-            .map(|s| {
-                (
-                    s.code().to_owned(),
-                    u64::from(s.version()),
-                    Sha256::digest(s.text().as_bytes()).into(),
-                )
-            })
-            .collect(),
-    })
-    .encode()
-    .map_err(|_| PublishError::TooLarge)?;
+    let entry = Entry::PolicyPublished(rules.publication(version, clock.now_millis()))
+        .encode()
+        .map_err(|_| PublishError::TooLarge)?;
     let mut value = version.to_be_bytes().to_vec();
     value.extend_from_slice(&digest);
     let put = PendingPut {

@@ -10,10 +10,7 @@
 //! writes ([`Store::append`], [`Store::delete`]) always fail with
 //! [`ReaderError::ReadOnly`] inside [`StoreError::Backend`].
 
-use crate::redb_store::{
-    ENTRIES, FILE_NAME, HASHES, META, META_CHECKPOINT, META_HASHES, META_SIZE, backend, read_u64,
-    side,
-};
+use crate::redb_store::{FILE_NAME, META, META_HASHES, META_SIZE, backend, read_u64};
 use crate::{Batch, Pairs, Store, StoreError, Table};
 use redb::{ReadOnlyDatabase, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableHandle};
 use std::path::Path;
@@ -125,52 +122,19 @@ impl Store for RedbReader {
     }
 
     fn entries(&self, start: u64, end: u64) -> Result<Vec<Vec<u8>>, StoreError> {
-        let tx = self.db.begin_read().map_err(backend)?;
-        let table = tx.open_table(ENTRIES).map_err(backend)?;
-        let mut out = Vec::with_capacity(end.saturating_sub(start).min(4096) as usize);
-        let mut expected = start;
-        for item in table.range(start..end).map_err(backend)? {
-            let (k, v) = item.map_err(backend)?;
-            if k.value() != expected {
-                return Err(StoreError::NotFound(expected));
-            }
-            out.push(v.value().to_vec());
-            expected += 1;
-        }
-        if expected < end {
-            return Err(StoreError::NotFound(expected));
-        }
-        Ok(out)
+        crate::redb_store::read_entries(&self.db, start, end)
     }
 
     fn hashes(&self, indexes: &[u64]) -> Result<Vec<[u8; 32]>, StoreError> {
-        let tx = self.db.begin_read().map_err(backend)?;
-        let table = tx.open_table(HASHES).map_err(backend)?;
-        indexes
-            .iter()
-            .map(|&i| {
-                table
-                    .get(i)
-                    .map_err(backend)?
-                    .map(|g| *g.value())
-                    .ok_or(StoreError::NotFound(i))
-            })
-            .collect()
+        crate::redb_store::read_hashes(&self.db, indexes)
     }
 
     fn checkpoint(&self) -> Result<Option<Vec<u8>>, StoreError> {
-        let tx = self.db.begin_read().map_err(backend)?;
-        let meta = tx.open_table(META).map_err(backend)?;
-        Ok(meta
-            .get(META_CHECKPOINT)
-            .map_err(backend)?
-            .map(|g| g.value().to_vec()))
+        crate::redb_store::read_checkpoint(&self.db)
     }
 
     fn get(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-        let tx = self.db.begin_read().map_err(backend)?;
-        let t = tx.open_table(side(table)).map_err(backend)?;
-        Ok(t.get(key).map_err(backend)?.map(|g| g.value().to_vec()))
+        crate::redb_store::read_get(&self.db, table, key)
     }
 
     fn scan(
@@ -180,28 +144,7 @@ impl Store for RedbReader {
         after: Option<&[u8]>,
         limit: usize,
     ) -> Result<Pairs, StoreError> {
-        use std::ops::Bound;
-        let tx = self.db.begin_read().map_err(backend)?;
-        let t = tx.open_table(side(table)).map_err(backend)?;
-        let lower = match after {
-            Some(a) if a >= prefix => Bound::Excluded(a),
-            _ => Bound::Included(prefix),
-        };
-        let mut out = Vec::new();
-        for item in t
-            .range::<&[u8]>((lower, Bound::Unbounded))
-            .map_err(backend)?
-        {
-            if out.len() >= limit {
-                break;
-            }
-            let (k, v) = item.map_err(backend)?;
-            if !k.value().starts_with(prefix) {
-                break;
-            }
-            out.push((k.value().to_vec(), v.value().to_vec()));
-        }
-        Ok(out)
+        crate::redb_store::read_scan(&self.db, table, prefix, after, limit)
     }
 
     fn delete(&self, _table: Table, _key: &[u8]) -> Result<bool, StoreError> {

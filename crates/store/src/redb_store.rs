@@ -247,52 +247,19 @@ impl Store for RedbStore {
     }
 
     fn entries(&self, start: u64, end: u64) -> Result<Vec<Vec<u8>>, StoreError> {
-        let tx = self.db.begin_read().map_err(backend)?;
-        let table = tx.open_table(ENTRIES).map_err(backend)?;
-        let mut out = Vec::with_capacity(end.saturating_sub(start).min(4096) as usize);
-        let mut expected = start;
-        for item in table.range(start..end).map_err(backend)? {
-            let (k, v) = item.map_err(backend)?;
-            if k.value() != expected {
-                return Err(StoreError::NotFound(expected));
-            }
-            out.push(v.value().to_vec());
-            expected += 1;
-        }
-        if expected < end {
-            return Err(StoreError::NotFound(expected));
-        }
-        Ok(out)
+        read_entries(&self.db, start, end)
     }
 
     fn hashes(&self, indexes: &[u64]) -> Result<Vec<[u8; 32]>, StoreError> {
-        let tx = self.db.begin_read().map_err(backend)?;
-        let table = tx.open_table(HASHES).map_err(backend)?;
-        indexes
-            .iter()
-            .map(|&i| {
-                table
-                    .get(i)
-                    .map_err(backend)?
-                    .map(|g| *g.value())
-                    .ok_or(StoreError::NotFound(i))
-            })
-            .collect()
+        read_hashes(&self.db, indexes)
     }
 
     fn checkpoint(&self) -> Result<Option<Vec<u8>>, StoreError> {
-        let tx = self.db.begin_read().map_err(backend)?;
-        let meta = tx.open_table(META).map_err(backend)?;
-        Ok(meta
-            .get(META_CHECKPOINT)
-            .map_err(backend)?
-            .map(|g| g.value().to_vec()))
+        read_checkpoint(&self.db)
     }
 
     fn get(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-        let tx = self.db.begin_read().map_err(backend)?;
-        let t = tx.open_table(side(table)).map_err(backend)?;
-        Ok(t.get(key).map_err(backend)?.map(|g| g.value().to_vec()))
+        read_get(&self.db, table, key)
     }
 
     fn scan(
@@ -302,28 +269,7 @@ impl Store for RedbStore {
         after: Option<&[u8]>,
         limit: usize,
     ) -> Result<Pairs, StoreError> {
-        use std::ops::Bound;
-        let tx = self.db.begin_read().map_err(backend)?;
-        let t = tx.open_table(side(table)).map_err(backend)?;
-        let lower = match after {
-            Some(a) if a >= prefix => Bound::Excluded(a),
-            _ => Bound::Included(prefix),
-        };
-        let mut out = Vec::new();
-        for item in t
-            .range::<&[u8]>((lower, Bound::Unbounded))
-            .map_err(backend)?
-        {
-            if out.len() >= limit {
-                break;
-            }
-            let (k, v) = item.map_err(backend)?;
-            if !k.value().starts_with(prefix) {
-                break;
-            }
-            out.push((k.value().to_vec(), v.value().to_vec()));
-        }
-        Ok(out)
+        read_scan(&self.db, table, prefix, after, limit)
     }
 
     fn delete(&self, table: Table, key: &[u8]) -> Result<bool, StoreError> {
@@ -337,4 +283,97 @@ impl Store for RedbStore {
         tx.commit().map_err(backend)?;
         Ok(existed)
     }
+}
+
+// The reads, shared by the read-write store and the read-only reader (`redb_reader`).
+
+pub(crate) fn read_entries(
+    db: &impl ReadableDatabase,
+    start: u64,
+    end: u64,
+) -> Result<Vec<Vec<u8>>, StoreError> {
+    let tx = db.begin_read().map_err(backend)?;
+    let table = tx.open_table(ENTRIES).map_err(backend)?;
+    let mut out = Vec::with_capacity(end.saturating_sub(start).min(4096) as usize);
+    let mut expected = start;
+    for item in table.range(start..end).map_err(backend)? {
+        let (k, v) = item.map_err(backend)?;
+        if k.value() != expected {
+            return Err(StoreError::NotFound(expected));
+        }
+        out.push(v.value().to_vec());
+        expected += 1;
+    }
+    if expected < end {
+        return Err(StoreError::NotFound(expected));
+    }
+    Ok(out)
+}
+
+pub(crate) fn read_hashes(
+    db: &impl ReadableDatabase,
+    indexes: &[u64],
+) -> Result<Vec<[u8; 32]>, StoreError> {
+    let tx = db.begin_read().map_err(backend)?;
+    let table = tx.open_table(HASHES).map_err(backend)?;
+    indexes
+        .iter()
+        .map(|&i| {
+            table
+                .get(i)
+                .map_err(backend)?
+                .map(|g| *g.value())
+                .ok_or(StoreError::NotFound(i))
+        })
+        .collect()
+}
+
+pub(crate) fn read_checkpoint(db: &impl ReadableDatabase) -> Result<Option<Vec<u8>>, StoreError> {
+    let tx = db.begin_read().map_err(backend)?;
+    let meta = tx.open_table(META).map_err(backend)?;
+    Ok(meta
+        .get(META_CHECKPOINT)
+        .map_err(backend)?
+        .map(|g| g.value().to_vec()))
+}
+
+pub(crate) fn read_get(
+    db: &impl ReadableDatabase,
+    table: Table,
+    key: &[u8],
+) -> Result<Option<Vec<u8>>, StoreError> {
+    let tx = db.begin_read().map_err(backend)?;
+    let t = tx.open_table(side(table)).map_err(backend)?;
+    Ok(t.get(key).map_err(backend)?.map(|g| g.value().to_vec()))
+}
+
+pub(crate) fn read_scan(
+    db: &impl ReadableDatabase,
+    table: Table,
+    prefix: &[u8],
+    after: Option<&[u8]>,
+    limit: usize,
+) -> Result<Pairs, StoreError> {
+    use std::ops::Bound;
+    let tx = db.begin_read().map_err(backend)?;
+    let t = tx.open_table(side(table)).map_err(backend)?;
+    let lower = match after {
+        Some(a) if a >= prefix => Bound::Excluded(a),
+        _ => Bound::Included(prefix),
+    };
+    let mut out = Vec::new();
+    for item in t
+        .range::<&[u8]>((lower, Bound::Unbounded))
+        .map_err(backend)?
+    {
+        if out.len() >= limit {
+            break;
+        }
+        let (k, v) = item.map_err(backend)?;
+        if !k.value().starts_with(prefix) {
+            break;
+        }
+        out.push((k.value().to_vec(), v.value().to_vec()));
+    }
+    Ok(out)
 }

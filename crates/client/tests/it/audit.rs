@@ -9,14 +9,13 @@ use proofless_client::{Fetch, FetchError};
 use proofless_core::checkpoint::LedgerSigner;
 use proofless_core::entry::{
     AccessRecorded, ConsentGranted, ConsentRevoked, Decision, Entry, KeyAction, KeyEvent,
-    PolicyPublished, RequestSignature,
+    RequestSignature,
 };
 use proofless_core::httpsig::{self, RequestParts, SignatureParams};
 use proofless_core::keys::{self, TRUST_ANCHOR_ROLE};
 use proofless_core::merkle::MemoryTree;
 use proofless_core::pki::{self, Position, TrustAnchor};
-use proofless_core::tiles::{self, TILE_HEIGHT, TILE_WIDTH, TileId};
-use sha2::{Digest, Sha256};
+use proofless_core::tiles::{self, TILE_WIDTH, TileId};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -161,22 +160,7 @@ impl Log {
         }
         let set = audit::rule_set(&files).unwrap();
         let t = self.tick();
-        self.push(Entry::PolicyPublished(PolicyPublished {
-            time: t,
-            version,
-            digest: set.digest(),
-            scenarios: set
-                .scenarios()
-                .values()
-                .map(|s| {
-                    (
-                        s.code().to_owned(),
-                        u64::from(s.version()),
-                        Sha256::digest(s.text().as_bytes()).into(),
-                    )
-                })
-                .collect(),
-        }));
+        self.push(Entry::PolicyPublished(set.publication(version, t)));
         self.policies.insert(
             version,
             serde_json::to_vec(&serde_json::json!({"version": version, "files": files})).unwrap(),
@@ -311,20 +295,14 @@ impl Log {
             };
             files.insert(id.path(), bundle);
         }
-        for level in 0u8.. {
-            let nodes = size >> (u32::from(level) * u32::from(TILE_HEIGHT));
-            if nodes == 0 {
-                break;
-            }
-            for t in 0..nodes.div_ceil(TILE_WIDTH) {
-                let width = (nodes - t * TILE_WIDTH).min(TILE_WIDTH);
-                let id = TileId::Hashes {
-                    level,
-                    index: t,
-                    width: width as u16,
-                };
-                let data = tree.tile(level, t, width as u16).unwrap();
-                files.insert(id.path(), data);
+        for id in tiles::hash_tiles(size) {
+            if let TileId::Hashes {
+                level,
+                index,
+                width,
+            } = id
+            {
+                files.insert(id.path(), tree.tile(level, index, width).unwrap());
             }
         }
         for (v, body) in &self.policies {
