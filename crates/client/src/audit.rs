@@ -299,6 +299,21 @@ impl ReplayState {
         Ok(())
     }
 
+    /// Adds `cp` to the checkpoints seen, unless it is there.
+    fn remember(&mut self, cp: &proofless_core::checkpoint::SignedCheckpoint) {
+        if !self
+            .seen
+            .iter()
+            .any(|s| s.size == cp.size && s.root == cp.root.0)
+        {
+            self.seen.push(Seen {
+                size: cp.size,
+                root: cp.root.0,
+                note: String::from_utf8_lossy(&cp.note).into_owned(),
+            });
+        }
+    }
+
     fn anomaly(&mut self, code: &str, index: Option<u64>, detail: impl Into<String>) {
         *self.anomaly_counts.entry(code.to_owned()).or_default() += 1;
         if self.anomalies.len() < MAX_LISTED_ANOMALIES {
@@ -858,17 +873,7 @@ pub fn replay(
             &mut fatal,
         );
     }
-    if !state
-        .seen
-        .iter()
-        .any(|s| s.size == cp.size && s.root == cp.root.0)
-    {
-        state.seen.push(Seen {
-            size: cp.size,
-            root: cp.root.0,
-            note: String::from_utf8_lossy(&cp.note).into_owned(),
-        });
-    }
+    state.remember(&cp);
     if fatal {
         let report = report(&state, cp.size, cp.root, replayed_from, range);
         return Ok((state, report));
@@ -953,17 +958,7 @@ fn witnessed(
     } else if cosigned.size > state.next {
         pending_seen.insert(cosigned.size, cosigned.root.0);
     }
-    if !state
-        .seen
-        .iter()
-        .any(|s| s.size == cosigned.size && s.root == cosigned.root.0)
-    {
-        state.seen.push(Seen {
-            size: cosigned.size,
-            root: cosigned.root.0,
-            note: String::from_utf8_lossy(&note).into_owned(),
-        });
-    }
+    state.remember(&cosigned);
 }
 
 fn report(

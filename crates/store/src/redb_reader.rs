@@ -10,7 +10,7 @@
 //! writes ([`Store::append`], [`Store::delete`]) always fail with
 //! [`ReaderError::ReadOnly`] inside [`StoreError::Backend`].
 
-use crate::redb_store::{FILE_NAME, META, META_HASHES, META_SIZE, backend, read_u64};
+use crate::redb_store::{FILE_NAME, META, META_HASHES, META_SIZE, backend};
 use crate::{Batch, Pairs, Store, StoreError, Table};
 use redb::{ReadOnlyDatabase, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableHandle};
 use std::path::Path;
@@ -102,9 +102,7 @@ impl RedbReader {
     }
 
     fn meta_u64(&self, name: &str) -> Result<u64, StoreError> {
-        let tx = self.db.begin_read().map_err(backend)?;
-        let meta = tx.open_table(META).map_err(backend)?;
-        read_u64(meta.get(name).map_err(backend)?)
+        crate::redb_store::read_meta_u64(&self.db, name)
     }
 }
 

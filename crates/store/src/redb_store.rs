@@ -170,9 +170,7 @@ impl RedbStore {
     }
 
     fn meta_u64(&self, name: &str) -> Result<u64, StoreError> {
-        let tx = self.db.begin_read().map_err(backend)?;
-        let meta = tx.open_table(META).map_err(backend)?;
-        read_u64(meta.get(name).map_err(backend)?)
+        read_meta_u64(&self.db, name)
     }
 }
 
@@ -376,4 +374,10 @@ pub(crate) fn read_scan(
         out.push((k.value().to_vec(), v.value().to_vec()));
     }
     Ok(out)
+}
+
+pub(crate) fn read_meta_u64(db: &impl ReadableDatabase, name: &str) -> Result<u64, StoreError> {
+    let tx = db.begin_read().map_err(backend)?;
+    let meta = tx.open_table(META).map_err(backend)?;
+    read_u64(meta.get(name).map_err(backend)?)
 }

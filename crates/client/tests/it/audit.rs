@@ -475,38 +475,43 @@ fn long_log() -> Log {
 fn a_rewritten_old_entry_is_found() {
     let log = long_log();
     let mut server = log.serve();
+    // Change the operator of an old entry, keeping the bundle well-formed.
+    edit_first_bundle(&mut server, |entries| {
+        let e = &mut entries[40];
+        let at = e.windows(4).position(|w| w == b"op-1").unwrap();
+        e[at + 3] = b'2';
+    });
+    let got = codes(&replay(&server));
+    assert!(got.iter().any(|(c, _)| c == "tile_mismatch"), "{got:?}");
+}
+
+/// The first bundle of `server`, its entries edited by `edit`.
+fn edit_first_bundle(server: &mut Server, edit: impl FnOnce(&mut Vec<Vec<u8>>)) {
     let path = TileId::Entries {
         index: 0,
         width: 256,
     }
     .path();
-    // Change the operator of an old entry, keeping the bundle well-formed.
-    let mut bundle = server.files[&path].clone();
-    let at = bundle.windows(4).position(|w| w == b"op-1").unwrap();
-    bundle[at + 3] = b'2';
+    let mut entries: Vec<Vec<u8>> = tiles::split_bundle(&server.files[&path])
+        .unwrap()
+        .into_iter()
+        .map(<[u8]>::to_vec)
+        .collect();
+    edit(&mut entries);
+    let mut bundle = Vec::new();
+    for e in &entries {
+        tiles::push_bundle_entry(&mut bundle, e);
+    }
     server.files.insert(path, bundle);
-    let got = codes(&replay(&server));
-    assert!(got.iter().any(|(c, _)| c == "tile_mismatch"), "{got:?}");
 }
 
 #[test]
 fn a_dropped_entry_is_found() {
     let log = long_log();
     let mut server = log.serve();
-    let path = TileId::Entries {
-        index: 0,
-        width: 256,
-    }
-    .path();
-    let bundle = server.files[&path].clone();
-    let entries = tiles::split_bundle(&bundle).unwrap();
-    let mut dropped = Vec::new();
-    for (i, e) in entries.iter().enumerate() {
-        if i != 100 {
-            tiles::push_bundle_entry(&mut dropped, e);
-        }
-    }
-    server.files.insert(path, dropped);
+    edit_first_bundle(&mut server, |entries| {
+        entries.remove(100);
+    });
     let got = codes(&replay(&server));
     assert!(got.iter().any(|(c, _)| c == "bundle_malformed"), "{got:?}");
 }
@@ -515,19 +520,7 @@ fn a_dropped_entry_is_found() {
 fn reordered_entries_are_found() {
     let log = long_log();
     let mut server = log.serve();
-    let path = TileId::Entries {
-        index: 0,
-        width: 256,
-    }
-    .path();
-    let bundle = server.files[&path].clone();
-    let mut entries = tiles::split_bundle(&bundle).unwrap();
-    entries.swap(20, 21);
-    let mut reordered = Vec::new();
-    for e in entries {
-        tiles::push_bundle_entry(&mut reordered, e);
-    }
-    server.files.insert(path, reordered);
+    edit_first_bundle(&mut server, |entries| entries.swap(20, 21));
     let got = codes(&replay(&server));
     assert!(got.contains(&("tile_mismatch".into(), Some(20))), "{got:?}");
     assert!(got.contains(&("tile_mismatch".into(), Some(21))), "{got:?}");
