@@ -1024,22 +1024,38 @@ impl Run<'_> {
             b,
             (b + CHUNK_BUNDLES).min(bundles),
         ));
+        let threads = self.cfg.threads;
+        let mut pending: Option<Vec<Job>> = None;
         while b < bundles {
             let end = (b + CHUNK_BUNDLES).min(bundles);
             let chunk = match next.take() {
                 Some(Ok(c)) => c,
                 Some(Err(a)) => {
+                    self.flush(&mut pending);
                     self.state.anomaly(&a.code, a.index, a.detail);
                     return;
                 }
-                None => return,
+                None => {
+                    self.flush(&mut pending);
+                    return;
+                }
             };
             // The next chunk is fetched while this one is worked on.
             let after = (end + CHUNK_BUNDLES).min(bundles);
+            // Phase 3 of the previous chunk (its signatures) runs beside phases 1 and 2
+            // of this one, so that no core waits while the state is applied in order.
             std::thread::scope(|s| {
                 let prefetch = (end < bundles)
                     .then(|| s.spawn(move || fetch_chunk(fetch, size, range, end, after)));
-                self.work(&chunk, context);
+                let verifying = pending.take().map(|jobs: Vec<Job>| {
+                    s.spawn(move || (jobs.len(), verify_jobs(&jobs, threads)))
+                });
+                let jobs = self.work(&chunk, context);
+                if let Some(h) = verifying {
+                    let (count, bad) = h.join().unwrap_or((0, Vec::new()));
+                    self.verified(count, bad);
+                }
+                pending = Some(jobs);
                 next = prefetch.map(|h| {
                     h.join().unwrap_or_else(|_| {
                         Err(Anomaly {
@@ -1055,10 +1071,13 @@ impl Run<'_> {
             if self.state.next.is_multiple_of(TILE_WIDTH)
                 && last_save.elapsed() >= self.cfg.save_every
             {
+                // A saved state covers every signature of what it has replayed.
+                self.flush(&mut pending);
                 save(&self.state);
                 last_save = Instant::now();
             }
         }
+        self.flush(&mut pending);
         // The partial tiles above level 0, then the root.
         for level in 1..self.state.frontier.len() {
             let w = self.state.frontier[level].len();
@@ -1092,9 +1111,9 @@ impl Run<'_> {
         }
     }
 
-    /// Replays one fetched chunk: decode (all threads), apply in order, verify the
-    /// signatures (all threads).
-    fn work(&mut self, chunk: &Chunk, context: &BTreeSet<u64>) {
+    /// Replays one fetched chunk: decode (all threads), then apply in order. Returns the
+    /// signatures to verify.
+    fn work(&mut self, chunk: &Chunk, context: &BTreeSet<u64>) -> Vec<Job> {
         // Phase 1: the bundles with bytes are consecutive (a range is), so one pass
         // decodes them all.
         let refs: Vec<&[u8]> = chunk
@@ -1171,9 +1190,22 @@ impl Run<'_> {
                 }
             }
         }
-        // Phase 3: the signatures, in batches on every thread.
-        self.state.stats.signatures_verified += jobs.len() as u64;
-        for index in verify_jobs(&jobs, self.cfg.threads) {
+        jobs
+    }
+
+    /// Verifies the signatures still pending, now.
+    fn flush(&mut self, pending: &mut Option<Vec<Job>>) {
+        if let Some(jobs) = pending.take() {
+            let bad = verify_jobs(&jobs, self.cfg.threads);
+            self.verified(jobs.len(), bad);
+        }
+    }
+
+    /// Records the outcome of verifying `count` signatures, `bad` the entries whose
+    /// signature failed.
+    fn verified(&mut self, count: usize, bad: Vec<u64>) {
+        self.state.stats.signatures_verified += count as u64;
+        for index in bad {
             self.state.anomaly(
                 "signature_invalid",
                 Some(index),
