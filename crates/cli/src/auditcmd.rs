@@ -6,7 +6,6 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use proofless_client::audit::{self, DirFetch, ReplayConfig, ReplayState, Report};
 use proofless_client::{Fetch, HttpFetch};
-use proofless_core::checkpoint::LedgerVerifier;
 use proofless_core::pki::TrustAnchor;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -71,14 +70,6 @@ pub(crate) struct ExportArgs {
     quiet: bool,
 }
 
-pub(crate) fn read_vkey(arg: &str) -> Result<LedgerVerifier> {
-    let vkey = match arg.strip_prefix('@') {
-        Some(path) => std::fs::read_to_string(path).with_context(|| format!("reading {path}"))?,
-        None => arg.to_owned(),
-    };
-    LedgerVerifier::from_vkey(vkey.trim()).context("--ledger-vkey")
-}
-
 fn bar(quiet: bool, what: &str) -> ProgressBar {
     if quiet {
         return ProgressBar::hidden();
@@ -94,7 +85,7 @@ fn bar(quiet: bool, what: &str) -> ProgressBar {
 }
 
 pub(crate) fn replay(args: ReplayArgs) -> Result<()> {
-    let ledger = read_vkey(&args.ledger_vkey)?;
+    let ledger = crate::config::read_vkey(&args.ledger_vkey, "--ledger-vkey")?;
     let pem = std::fs::read(&args.trust_anchor)
         .with_context(|| format!("reading {}", args.trust_anchor.display()))?;
     let anchor = TrustAnchor::from_pem(&pem)
@@ -188,7 +179,7 @@ pub(crate) fn replay(args: ReplayArgs) -> Result<()> {
 }
 
 pub(crate) fn export(args: ExportArgs) -> Result<()> {
-    let ledger = read_vkey(&args.ledger_vkey)?;
+    let ledger = crate::config::read_vkey(&args.ledger_vkey, "--ledger-vkey")?;
     if args.out.exists()
         && std::fs::read_dir(&args.out)
             .with_context(|| format!("reading {}", args.out.display()))?

@@ -113,15 +113,7 @@ fn verifier(
     configured: Option<&Path>,
 ) -> Result<Option<LedgerVerifier>> {
     if let Some(v) = &args.vkey {
-        let text = match v.strip_prefix('@') {
-            Some(path) => {
-                std::fs::read_to_string(path).with_context(|| format!("reading {path}"))?
-            }
-            None => v.clone(),
-        };
-        return Ok(Some(
-            LedgerVerifier::from_vkey(text.trim()).context("--vkey")?,
-        ));
+        return Ok(Some(crate::config::read_vkey(v, "--vkey")?));
     }
     if let Some(path) = configured {
         return Ok(Some(read_signer(path)?.verifier()));

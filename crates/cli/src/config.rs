@@ -210,3 +210,18 @@ pub(crate) fn write_durably(path: &Path, data: &[u8], secret: bool) -> Result<()
     std::fs::File::open(dir)?.sync_all()?;
     Ok(())
 }
+
+/// A ledger verifier key given on the command line as `<origin>+<id>+<key>`, or as `@FILE`
+/// to read it from a file (e.g. `@keys-example/ledger.vkey`). `flag` names the option in
+/// errors.
+pub(crate) fn read_vkey(
+    arg: &str,
+    flag: &str,
+) -> Result<proofless_core::checkpoint::LedgerVerifier> {
+    let text = match arg.strip_prefix('@') {
+        Some(path) => std::fs::read_to_string(path).with_context(|| format!("reading {path}"))?,
+        None => arg.to_owned(),
+    };
+    proofless_core::checkpoint::LedgerVerifier::from_vkey(text.trim())
+        .with_context(|| format!("{flag}: not a verifier key"))
+}

@@ -5,7 +5,6 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use proofless_client::{HttpFetch, LogState, verify_log};
-use proofless_core::checkpoint::LedgerVerifier;
 use std::path::PathBuf;
 
 /// Arguments of `log verify`.
@@ -24,11 +23,7 @@ pub(crate) struct VerifyArgs {
 }
 
 pub(crate) fn verify(args: VerifyArgs) -> Result<()> {
-    let vkey = match args.vkey.strip_prefix('@') {
-        Some(path) => std::fs::read_to_string(path).with_context(|| format!("reading {path}"))?,
-        None => args.vkey.clone(),
-    };
-    let verifier = LedgerVerifier::from_vkey(vkey.trim()).context("--vkey")?;
+    let verifier = crate::config::read_vkey(&args.vkey, "--vkey")?;
     let previous: Option<LogState> = match std::fs::read(&args.state) {
         Ok(bytes) => Some(
             serde_json::from_slice(&bytes)

@@ -316,15 +316,7 @@ pub(crate) fn run(args: WitnessArgs) -> Result<()> {
         .with_context(|| format!("creating {}", args.data.display()))?;
     let mut logs = HashMap::new();
     for arg in &args.logs {
-        let vkey = match arg.strip_prefix('@') {
-            Some(file) => {
-                std::fs::read_to_string(file).with_context(|| format!("reading {file}"))?
-            }
-            None => arg.clone(),
-        };
-        let vkey = vkey.trim();
-        let verifier =
-            LedgerVerifier::from_vkey(vkey).map_err(|e| anyhow::anyhow!("--log {vkey:?}: {e}"))?;
+        let verifier = crate::config::read_vkey(arg, "--log")?;
         let path = state_file(&args.data, verifier.name());
         let view = load_view(&path, &verifier)?;
         let origin = verifier.name().to_owned();

@@ -477,10 +477,6 @@ fn cert_key(id: &str) -> [u8; 16] {
     k
 }
 
-fn role_named(name: &str) -> Option<Role> {
-    Role::ALL.into_iter().find(|r| r.name() == name)
-}
-
 fn kind_name(e: &Entry) -> &'static str {
     match e {
         Entry::CertificateIssued(_) => "CertificateIssued",
@@ -1493,7 +1489,7 @@ impl Run<'_> {
                         None,
                     )
                 } else {
-                    let Some(role) = role_named(&k.role) else {
+                    let Some(role) = Role::from_name(&k.role) else {
                         self.state.anomaly(
                             "key_invalid",
                             Some(index),
@@ -2240,10 +2236,7 @@ fn scope_allowed(sc: &Scenario, name: &str) -> bool {
     match kind {
         "disclose" => rule.may_disclose(field),
         "claim" => rule.may_check(field),
-        "predicate" => Predicate::ALL
-            .into_iter()
-            .find(|p| p.name() == field)
-            .is_some_and(|p| rule.allows(p)),
+        "predicate" => Predicate::from_name(field).is_some_and(|p| rule.allows(p)),
         _ => false,
     }
 }

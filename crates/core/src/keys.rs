@@ -65,6 +65,11 @@ impl Role {
         Role::Witness,
     ];
 
+    /// The role with this name (as in `KeyEvent` entries and the CLI).
+    pub fn from_name(name: &str) -> Option<Role> {
+        Role::ALL.into_iter().find(|r| r.name() == name)
+    }
+
     /// The role's name, as written in `KeyEvent` entries.
     pub const fn name(self) -> &'static str {
         match self {

@@ -129,6 +129,11 @@ impl Predicate {
         Predicate::MaritalStatusIs,
     ];
 
+    /// The predicate with this name, as in scenario files.
+    pub fn from_name(name: &str) -> Option<Predicate> {
+        Predicate::ALL.into_iter().find(|p| p.name() == name)
+    }
+
     /// The name used in scenario files.
     pub const fn name(self) -> &'static str {
         match self {

@@ -131,10 +131,6 @@ pub(crate) struct GrantedBody {
     index: u64,
 }
 
-fn predicate(name: &str) -> Option<Predicate> {
-    Predicate::ALL.into_iter().find(|p| p.name() == name)
-}
-
 /// Grant a one-time consent on a holder's behalf.
 #[utoipa::path(
     post, path = "/v1/consents", tag = "consents",
@@ -169,7 +165,7 @@ pub(crate) async fn grant(
                         predicates: q
                             .predicates
                             .iter()
-                            .map(|p| predicate(p).ok_or(()))
+                            .map(|p| Predicate::from_name(p).ok_or(()))
                             .collect::<Result<_, _>>()?,
                     })
                 })

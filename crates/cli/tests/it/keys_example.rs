@@ -75,10 +75,7 @@ fn example_ledger_certificate_is_for_the_example_ledger_key() {
 const EXAMPLE_NOW: i64 = 1_798_761_600;
 
 fn role_named(name: &str) -> proofless_core::keys::Role {
-    *proofless_core::keys::Role::ALL
-        .iter()
-        .find(|r| r.name() == name)
-        .unwrap_or_else(|| panic!("unknown role {name}"))
+    proofless_core::keys::Role::from_name(name).unwrap_or_else(|| panic!("unknown role {name}"))
 }
 
 fn example_anchor() -> proofless_core::pki::TrustAnchor {

@@ -49,10 +49,7 @@ fn principal(name: &str, role: &'static str) -> Principal {
     let key = SigningKey::from_pkcs8_pem(&key_pem).unwrap();
     let spki = keys::ed25519_spki_der(key.verifying_key().as_bytes());
     let anchor = anchor();
-    let role_enum = keys::Role::ALL
-        .into_iter()
-        .find(|r| r.name() == role)
-        .unwrap();
+    let role_enum = keys::Role::from_name(role).unwrap();
     let p = pki::validate(
         std::slice::from_ref(&der),
         &anchor,
