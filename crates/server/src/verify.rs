@@ -515,7 +515,11 @@ pub(crate) async fn receipt_proof(
         .ok()
         .and_then(|Path(i)| crate::routes::parse_u64(&i))
         .ok_or_else(|| ApiError::new("invalid_index"))?;
-    let proof = svc.latest_proof(index)?.ok_or_else(ApiError::not_found)?;
+    // Store reads run on the blocking pool, never on the async workers.
+    let proof = tokio::task::spawn_blocking(move || svc.latest_proof(index))
+        .await
+        .map_err(|e| ApiError::internal(&e))??
+        .ok_or_else(ApiError::not_found)?;
     let mut resp = proof.into_response();
     resp.headers_mut().insert(
         header::CONTENT_TYPE,
@@ -560,8 +564,9 @@ pub(crate) async fn published_rules(
         .ok()
         .and_then(|Path(i)| crate::routes::parse_u64(&i))
         .ok_or_else(|| ApiError::new("invalid_index"))?;
-    let files = svc
-        .published_rules(version)?
+    let files = tokio::task::spawn_blocking(move || svc.published_rules(version))
+        .await
+        .map_err(|e| ApiError::internal(&e))??
         .ok_or_else(ApiError::not_found)?;
     let body = PublishedRules {
         version,
