@@ -63,7 +63,14 @@ struct Signer2 {
     organisation: String,
 }
 
-fn principal(dir: &Path, stem: &str) -> Result<(Signer2, Vec<u8>)> {
+/// The example principal `stem`: its key, and its certificate validated for `role` under
+/// `anchor` (which gives the key id and the organisation).
+fn principal(
+    dir: &Path,
+    stem: &str,
+    anchor: &TrustAnchor,
+    role: keys::Role,
+) -> Result<(Signer2, Vec<u8>)> {
     let pem = std::fs::read(dir.join(format!("{stem}.crt.pem")))
         .with_context(|| format!("reading {stem}.crt.pem"))?;
     let der = pki::pem_certificate(&pem, Position::Chain(0))?;
@@ -71,21 +78,20 @@ fn principal(dir: &Path, stem: &str) -> Result<(Signer2, Vec<u8>)> {
         dir.join(format!("{stem}.key.pem")),
     )?)
     .map_err(|e| anyhow::anyhow!("{stem}.key.pem: {e}"))?;
-    let key_id = keys::key_id(&keys::ed25519_spki_der(key.verifying_key().as_bytes()));
-    let cert = x509_parser::parse_x509_certificate(&der)
-        .map_err(|e| anyhow::anyhow!("{stem}: {e}"))?
-        .1;
-    let organisation = cert
-        .subject()
-        .iter_attributes()
-        .find(|a| a.attr_type().to_id_string() == "2.5.4.97")
-        .and_then(|a| a.as_str().ok())
-        .map(str::to_owned)
-        .context("no organizationIdentifier")?;
+    let p = pki::validate(std::slice::from_ref(&der), anchor, role, (T0 / 1000) as i64)
+        .map_err(|e| anyhow::anyhow!("{stem}.crt.pem: {e}"))?;
+    if p.verifying_key() != &key.verifying_key() {
+        bail!("{stem}: the key is not the certificate's");
+    }
+    let organisation = p
+        .organisation()
+        .with_context(|| format!("{stem}: no organisation"))?
+        .as_str()
+        .to_owned();
     Ok((
         Signer2 {
             key,
-            key_id,
+            key_id: p.key_id(),
             organisation,
         },
         der,
@@ -285,8 +291,13 @@ pub(crate) fn run(args: ReplayBenchArgs) -> Result<()> {
     let skey = std::fs::read_to_string(dir.join("ledger.key")).context("reading ledger.key")?;
     let signer = LedgerSigner::from_skey(skey.trim())?;
     let anchor = TrustAnchor::from_pem(&std::fs::read(dir.join("trust-anchor.crt.pem"))?)?;
-    let (housing, housing_der) = principal(dir, "department-qingdao-housing")?;
-    let (channel, channel_der) = principal(dir, "channel-ishandong")?;
+    let (housing, housing_der) = principal(
+        dir,
+        "department-qingdao-housing",
+        &anchor,
+        keys::Role::Department,
+    )?;
+    let (channel, channel_der) = principal(dir, "channel-ishandong", &anchor, keys::Role::Channel)?;
     let principals = load_principals(dir)?;
     let mut issuers = HashMap::new();
     let mut genesis = vec![
@@ -308,7 +319,7 @@ pub(crate) fn run(args: ReplayBenchArgs) -> Result<()> {
         }),
     ];
     for (stem, issuer) in load_issuers(dir)? {
-        let (s, der) = principal(dir, &stem)?;
+        let (s, der) = principal(dir, &stem, &anchor, keys::Role::Issuer)?;
         genesis.push(Entry::KeyEvent(KeyEvent {
             time: T0,
             action: KeyAction::Registered,

@@ -31,7 +31,7 @@ use proofless_core::checkpoint::LedgerVerifier;
 use proofless_core::cosign::WitnessPolicy;
 use proofless_core::entry::{
     AccessRecorded, ConsentGranted, ConsentRevoked, Decision, Entry, KeyAction, KeyEvent,
-    PolicyPublished, RequestSignature, StatusChanged,
+    PolicyPublished, StatusChanged,
 };
 use proofless_core::ids::Uscc;
 use proofless_core::keys::{Role, TRUST_ANCHOR_ROLE};
@@ -600,10 +600,17 @@ fn verify_jobs(jobs: &[Job], threads: usize) -> Vec<u64> {
     }
     let per = jobs.len().div_ceil(threads.max(1)).max(BATCH);
     std::thread::scope(|s| {
-        let handles: Vec<_> = jobs.chunks(per).map(|c| s.spawn(move || run(c))).collect();
+        let handles: Vec<_> = jobs
+            .chunks(per)
+            .map(|c| (c, s.spawn(move || run(c))))
+            .collect();
         handles
             .into_iter()
-            .flat_map(|h| h.join().unwrap_or_default())
+            // A thread that failed verified nothing: none of its signatures counts as good.
+            .flat_map(|(c, h)| {
+                h.join()
+                    .unwrap_or_else(|_| c.iter().map(|j| j.index).collect())
+            })
             .collect()
     })
 }
@@ -626,7 +633,27 @@ fn pre_all(first: u64, entries: &[&[u8]], threads: usize) -> Vec<Pre> {
             .collect();
         handles
             .into_iter()
-            .flat_map(|h| h.join().unwrap_or_default())
+            .enumerate()
+            .flat_map(|(c, h)| {
+                // A thread that failed decoded nothing: each of its entries is reported
+                // (and the tree still gets one leaf per entry).
+                h.join().unwrap_or_else(|_| {
+                    entries
+                        .chunks(per)
+                        .nth(c)
+                        .unwrap_or_default()
+                        .iter()
+                        .enumerate()
+                        .map(|(i, e)| Pre {
+                            index: first + (c * per + i) as u64,
+                            leaf: merkle::leaf_hash(e),
+                            parsed: Err(
+                                "the entry could not be decoded (the decoder failed)".into()
+                            ),
+                        })
+                        .collect()
+                })
+            })
             .collect()
     })
 }
@@ -987,13 +1014,9 @@ impl Run<'_> {
     fn get(&mut self, path: &str) -> Option<Vec<u8>> {
         match self.fetch.get(path) {
             Ok(b) => Some(b),
-            Err(FetchError::NotFound { .. }) => {
-                self.state
-                    .anomaly("gap", None, format!("{path}: not served"));
-                None
-            }
             Err(e) => {
-                self.state.anomaly("unreadable", None, e.to_string());
+                let a = missing(path, e);
+                self.state.anomaly(&a.code, a.index, a.detail);
                 None
             }
         }
@@ -1044,11 +1067,14 @@ impl Run<'_> {
                 let prefetch = (end < bundles)
                     .then(|| s.spawn(move || fetch_chunk(fetch, size, range, end, after)));
                 let verifying = pending.take().map(|jobs: Vec<Job>| {
-                    s.spawn(move || (jobs.len(), verify_jobs(&jobs, threads)))
+                    let indices: Vec<u64> = jobs.iter().map(|j| j.index).collect();
+                    (indices, s.spawn(move || verify_jobs(&jobs, threads)))
                 });
                 let jobs = self.work(&chunk, context);
-                if let Some(h) = verifying {
-                    let (count, bad) = h.join().unwrap_or((0, Vec::new()));
+                if let Some((indices, h)) = verifying {
+                    // A failed thread verified nothing: every signature counts as bad.
+                    let count = indices.len();
+                    let bad = h.join().unwrap_or(indices);
                     self.verified(count, bad);
                 }
                 pending = Some(jobs);
@@ -1292,33 +1318,33 @@ impl Run<'_> {
             );
             return None;
         };
-        let k = k.clone();
-        if k.role != role.name() {
+        // What is wrong, read under the borrow of the key; recorded after it.
+        let wrong_role = (k.role != role.name()).then(|| k.role.clone());
+        let wrong_org = organisation.is_some_and(|org| k.organisation.as_deref() != Some(org));
+        let retired = k.retired.is_some_and(|r| r <= time);
+        let expired = (time / 1000) as i64 > k.not_after;
+        if let Some(registered) = wrong_role {
             self.state.anomaly(
                 "wrong_role",
                 Some(index),
-                format!("key registered as {}, used as {}", k.role, role.name()),
+                format!("key registered as {registered}, used as {}", role.name()),
             );
         }
-        if let Some(org) = organisation
-            && k.organisation.as_deref() != Some(org)
-        {
+        if wrong_org {
             self.state.anomaly(
                 "organisation_mismatch",
                 Some(index),
                 "the entry names another organisation than the key's certificate",
             );
         }
-        if let Some(r) = k.retired
-            && r <= time
-        {
+        if retired {
             self.state.anomaly(
                 "key_retired",
                 Some(index),
                 format!("signed by key {} after its retirement", hex::encode(key_id)),
             );
         }
-        if (time / 1000) as i64 > k.not_after {
+        if expired {
             self.state.anomaly(
                 "key_expired",
                 Some(index),
@@ -1382,24 +1408,30 @@ impl Run<'_> {
                 self.status(index, &entry, &statement, signed, jobs);
             }
             Parsed::Signed { entry, base } => {
-                let (request, kind) = match entry.as_ref() {
-                    Entry::AccessRecorded(a) => (&a.request, "AccessRecorded"),
-                    Entry::ConsentGranted(g) => (&g.request, "ConsentGranted"),
-                    Entry::ConsentRevoked(r) => (&r.request, "ConsentRevoked"),
+                let (kind, role, request, time) = match entry.as_ref() {
+                    Entry::AccessRecorded(a) => {
+                        ("AccessRecorded", Role::Department, &a.request, a.time)
+                    }
+                    Entry::ConsentGranted(g) => {
+                        ("ConsentGranted", Role::Channel, &g.request, g.time)
+                    }
+                    Entry::ConsentRevoked(r) => {
+                        ("ConsentRevoked", Role::Channel, &r.request, r.time)
+                    }
                     _ => return,
                 };
+                let org = match entry.as_ref() {
+                    Entry::AccessRecorded(a) => a.department.as_str(),
+                    Entry::ConsentGranted(g) => g.channel.as_str(),
+                    Entry::ConsentRevoked(r) => r.channel.as_str(),
+                    _ => return,
+                };
+                let (key_id, signature) = (request.key_id, request.signature);
                 self.count(kind);
-                let (role, org, time) = match entry.as_ref() {
-                    Entry::AccessRecorded(a) => (Role::Department, a.department.clone(), a.time),
-                    Entry::ConsentGranted(g) => (Role::Channel, g.channel.clone(), g.time),
-                    Entry::ConsentRevoked(r) => (Role::Channel, r.channel.clone(), r.time),
-                    _ => return,
-                };
-                let request: RequestSignature = request.clone();
-                let key = self.key_for(index, &request.key_id, role, Some(&org), time);
+                let key = self.key_for(index, &key_id, role, Some(org), time);
                 match base {
                     Ok(base) => {
-                        self.job(index, key, base.into_bytes(), &request.signature, jobs);
+                        self.job(index, key, base.into_bytes(), &signature, jobs);
                     }
                     Err(e) => self.state.anomaly(
                         "signature_invalid",
@@ -1426,12 +1458,13 @@ impl Run<'_> {
     }
 
     fn count(&mut self, kind: &str) {
-        *self
-            .state
-            .stats
-            .entries_by_kind
-            .entry(kind.to_owned())
-            .or_default() += 1;
+        let counts = &mut self.state.stats.entries_by_kind;
+        match counts.get_mut(kind) {
+            Some(n) => *n += 1,
+            None => {
+                counts.insert(kind.to_owned(), 1);
+            }
+        }
     }
 
     fn key_event(&mut self, index: u64, k: &KeyEvent) {
