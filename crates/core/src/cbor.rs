@@ -107,7 +107,7 @@ fn encodes_to(value: &Value, expected: &[u8]) -> bool {
 
 /// Rejects value kinds that Proofless never uses and maps whose keys are not in
 /// deterministic order.
-fn check_value(value: &Value) -> Result<(), CborError> {
+pub(crate) fn check_value(value: &Value) -> Result<(), CborError> {
     match value {
         Value::Float(_) => Err(CborError::NotCanonical("floats are not allowed")),
         Value::Tag(..) => Err(CborError::NotCanonical("tags are not allowed")),

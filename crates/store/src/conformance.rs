@@ -68,6 +68,7 @@ pub fn run_all<B: Backend>(backend: &mut B) {
     many_batches_stay_contiguous(backend);
     side_tables_are_written_with_the_batch(backend);
     duplicate_insert_refuses_the_whole_batch(backend);
+    puts_in_one_batch_apply_in_order(backend);
     scan_paginates_by_prefix(backend);
     delete_erases_only_side_data(backend);
 }
@@ -105,6 +106,53 @@ pub fn side_tables_are_written_with_the_batch<B: Backend>(b: &mut B) {
         s.get(Table::Payloads, b"id-1").unwrap(),
         Some(b"resealed".to_vec())
     );
+}
+
+/// MUST apply a batch's puts in order, tables interleaved: a later put sees an earlier
+/// one of the same batch (an upsert overwrites it, an insert of the same key refuses the
+/// batch).
+pub fn puts_in_one_batch_apply_in_order<B: Backend>(b: &mut B) {
+    let s = b.create();
+    append_with(
+        &s,
+        0,
+        1,
+        &[
+            put(Table::Certificates, "a", "1", PutMode::Insert),
+            put(Table::Payloads, "a", "p1", PutMode::Upsert),
+            put(Table::Certificates, "b", "2", PutMode::Insert),
+            put(Table::Payloads, "a", "p2", PutMode::Upsert),
+            put(Table::Status, "a", "s", PutMode::Upsert),
+            put(Table::Certificates, "c", "3", PutMode::Insert),
+        ],
+    )
+    .unwrap();
+    for (t, k, v) in [
+        (Table::Certificates, "a", "1"),
+        (Table::Certificates, "b", "2"),
+        (Table::Certificates, "c", "3"),
+        (Table::Payloads, "a", "p2"),
+        (Table::Status, "a", "s"),
+    ] {
+        assert_eq!(s.get(t, k.as_bytes()).unwrap(), Some(v.as_bytes().to_vec()));
+    }
+    let r = append_with(
+        &s,
+        1,
+        2,
+        &[
+            put(Table::Certificates, "d", "4", PutMode::Insert),
+            put(Table::Payloads, "d", "p", PutMode::Upsert),
+            put(Table::Certificates, "d", "5", PutMode::Insert),
+        ],
+    );
+    assert!(
+        matches!(r, Err(StoreError::Duplicate(Table::Certificates))),
+        "{r:?}"
+    );
+    assert_eq!(s.size().unwrap(), 1);
+    assert_eq!(s.get(Table::Certificates, b"d").unwrap(), None);
+    assert_eq!(s.get(Table::Payloads, b"d").unwrap(), None);
 }
 
 /// MUST refuse the whole batch when an insert-only key exists: no entry, no put.

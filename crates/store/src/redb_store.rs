@@ -32,6 +32,9 @@ pub(crate) const ENTRIES: TableDefinition<u64, &[u8]> = TableDefinition::new("en
 pub(crate) const HASHES: TableDefinition<u64, &[u8; 32]> = TableDefinition::new("hashes");
 pub(crate) const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 
+/// An open side table in a write transaction.
+type SideTable<'t> = redb::Table<'t, &'static [u8], &'static [u8]>;
+
 pub(crate) fn side(table: Table) -> TableDefinition<'static, &'static [u8], &'static [u8]> {
     TableDefinition::new(match table {
         Table::Certificates => "side_certificates",
@@ -224,8 +227,18 @@ impl Store for RedbStore {
                 .map_err(backend)?;
             meta.insert(META_CHECKPOINT, batch.checkpoint)
                 .map_err(backend)?;
+            // Each side table is opened once per batch, not once per write: opening and
+            // closing a table costs a lookup and a root update.
+            let mut open: Vec<(Table, SideTable<'_>)> = Vec::new();
             for put in batch.puts {
-                let mut t = tx.open_table(side(put.table)).map_err(backend)?;
+                let i = match open.iter().position(|(t, _)| *t == put.table) {
+                    Some(i) => i,
+                    None => {
+                        open.push((put.table, tx.open_table(side(put.table)).map_err(backend)?));
+                        open.len() - 1
+                    }
+                };
+                let t = &mut open[i].1;
                 let old = t
                     .insert(put.key.as_slice(), put.value.as_slice())
                     .map_err(backend)?;
