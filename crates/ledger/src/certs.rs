@@ -1242,6 +1242,17 @@ impl Certificates {
         Ok(out)
     }
 
+    /// Whether the holder's data was erased (their data key deleted): what
+    /// [`Certificates::disclosure`] reports as [`CertificateError::NotFound`], without
+    /// opening anything.
+    pub fn erased(&self, holder: &Pseudonym) -> Result<bool, CertificateError> {
+        Ok(self
+            .store
+            .get(Table::HolderKeys, holder)
+            .map_err(store_err)?
+            .is_none())
+    }
+
     /// The issuer's COSE_Sign1 (log form), the signing key's id and every item (holder
     /// item first) of a certificate, opened with the holder's key.
     /// [`CertificateError::NotFound`] when the holder's data was erased.

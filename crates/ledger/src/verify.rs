@@ -1047,21 +1047,40 @@ impl Verifications {
             result.issuer = Some(c.issuer.clone());
         }
         let valid = chosen.as_ref().is_some_and(|c| c.status == "valid");
+        // The sealed payload is opened only when the query reads field values; a query on
+        // status alone (`currently_valid`, `holds_valid`) only checks that the holder's
+        // data was not erased.
+        let reads_values = !q.disclose.is_empty()
+            || !q.claims.is_empty()
+            || q.predicates.iter().any(|p| {
+                matches!(
+                    p,
+                    PredicateQuery::AgeAtLeast(_) | PredicateQuery::MaritalStatusIs(_)
+                )
+            });
+        let mut available = false;
         let items = match (&chosen, valid) {
-            (Some(c), true) => match self.certs.disclosure(c) {
-                Ok(d) => Some(d),
-                // Erased: the holder's data is gone; nothing can be answered from it.
-                Err(CertificateError::NotFound) => {
-                    result.status = "erased";
-                    None
+            (Some(c), true) if reads_values => match self.certs.disclosure(c) {
+                Ok(d) => {
+                    available = true;
+                    Some(d)
                 }
+                // Erased: the holder's data is gone; nothing can be answered from it.
+                Err(CertificateError::NotFound) => None,
                 Err(e) => return Err(unavailable(e)),
             },
+            (Some(c), true) => {
+                available = !self.certs.erased(&c.holder).map_err(unavailable)?;
+                None
+            }
             _ => None,
         };
+        if valid && !available {
+            result.status = "erased";
+        }
         for p in &q.predicates {
             let value = match p {
-                PredicateQuery::CurrentlyValid => Some(valid && items.is_some()),
+                PredicateQuery::CurrentlyValid => Some(valid && available),
                 PredicateQuery::HoldsValid => Some(holds_valid),
                 PredicateQuery::AgeAtLeast(n) => items
                     .as_ref()

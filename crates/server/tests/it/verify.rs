@@ -1151,6 +1151,17 @@ async fn an_erased_holder_is_reported_and_nothing_is_disclosed() {
     assert_eq!(r["status"], "erased");
     assert!(r.get("disclosed").is_none() && r.get("claims").is_none());
     assert!(!String::from_utf8_lossy(&resp).contains("王芳"));
+    // A query on status alone (no field values read) reports the erasure too.
+    let status_only = serde_json::json!([{
+        "type_code": MARRIAGE,
+        "predicates": [{"name": "currently_valid"}]
+    }]);
+    let (st, resp) = f.verify(HR, &request(&holder, status_only)).await;
+    assert_eq!(st, StatusCode::OK);
+    let v: serde_json::Value = serde_json::from_slice(&resp).unwrap();
+    let r = &v["answer"]["results"][0];
+    assert_eq!(r["status"], "erased");
+    assert_eq!(r["predicates"][0]["result"], false, "{r}");
 }
 
 /// An auditor gets the exact files of each published rule set version, which hash to the
