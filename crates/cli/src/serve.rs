@@ -47,6 +47,11 @@ pub(crate) struct ServeArgs {
     /// commits under load, for up to this much latency. 0 commits at once.
     #[arg(long, default_value_t = 0)]
     commit_linger_ms: u64,
+    /// How long (µs) a group commit may wait for requests that have arrived and will
+    /// append soon (a verification being checked): under load, fewer and larger commits;
+    /// when no such request exists, no wait at all. 0 never waits.
+    #[arg(long, default_value_t = 500)]
+    announced_linger_us: u64,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -313,6 +318,7 @@ pub(crate) fn run(args: ServeArgs) -> Result<()> {
     rt.block_on(async move {
         let log_config = LogConfig {
             linger: std::time::Duration::from_millis(args.commit_linger_ms),
+            announced_linger: std::time::Duration::from_micros(args.announced_linger_us),
             ..LogConfig::default()
         };
         let opened = open_ledger(&file, data, log_config).await?;

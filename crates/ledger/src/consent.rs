@@ -385,6 +385,8 @@ impl Verifications {
         channel: Authenticated,
         req: GrantRequest,
     ) -> Result<Granted, ConsentError> {
+        // The grant will append soon: the sequencer may wait for it (see `Log::announce`).
+        let announced = self.log.announce();
         let holder = self.holder_pseudonym(&req.holder)?;
         let scenario = self.consent_scenario(&req.scenario)?;
         if let Some(d) = &req.department
@@ -478,7 +480,7 @@ impl Verifications {
         };
         let appended = self
             .log
-            .append_with(vec![entry], vec![put])
+            .append_announced(Some(announced), vec![entry], vec![put])
             .await
             .map_err(|e| {
                 tracing::error!(error = %e, "could not record a consent");

@@ -9,6 +9,7 @@ use proofless_core::tiles::{self, TileId};
 use proofless_store::{Store, StoreError};
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use thiserror::Error;
 use tlog_tiles::HashReader;
 use tokio::sync::{mpsc, oneshot, watch};
@@ -25,6 +26,11 @@ pub struct LogConfig {
     pub linger: std::time::Duration,
     /// Batches of at least this many entries commit at once, without lingering.
     pub linger_until: usize,
+    /// How long a batch may wait for writers that have announced an append
+    /// ([`Log::announce`]) but not yet submitted it (0: never). Unlike `linger`, this
+    /// waits only while such a writer exists, so an idle or closed-loop system never waits
+    /// for entries that are not coming.
+    pub announced_linger: std::time::Duration,
 }
 
 impl Default for LogConfig {
@@ -34,6 +40,7 @@ impl Default for LogConfig {
             queue: 65_536,
             linger: std::time::Duration::ZERO,
             linger_until: 256,
+            announced_linger: std::time::Duration::ZERO,
         }
     }
 }
@@ -157,6 +164,18 @@ pub struct Log {
     thread: Option<std::thread::JoinHandle<()>>,
     published: watch::Receiver<Arc<Published>>,
     metrics: LogMetrics,
+    announced: Arc<AtomicUsize>,
+}
+
+/// A writer's announcement that it will append soon ([`Log::announce`]); withdrawn when
+/// the append is submitted or the announcement is dropped.
+#[derive(Debug)]
+pub struct Announced(Arc<AtomicUsize>);
+
+impl Drop for Announced {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 impl std::fmt::Debug for Log {
@@ -234,6 +253,7 @@ impl Log {
         };
         let metrics = LogMetrics::default();
         metrics.tree_size.set(size as i64);
+        let announced = Arc::new(AtomicUsize::new(0));
         let (ptx, prx) = watch::channel(Arc::new(published));
         let (tx, rx) = mpsc::channel(config.queue.max(1));
         let seq = Sequencer {
@@ -245,6 +265,8 @@ impl Log {
             max_batch: config.max_batch.max(1),
             linger: config.linger,
             linger_until: config.linger_until.max(1),
+            announced_linger: config.announced_linger,
+            announced: announced.clone(),
             published: ptx,
             metrics: metrics.clone(),
         };
@@ -259,6 +281,7 @@ impl Log {
             thread: Some(thread),
             published: prx,
             metrics,
+            announced,
         })
     }
 
@@ -303,6 +326,25 @@ impl Log {
         entries: Vec<EncodedEntry>,
         puts: Vec<PendingPut>,
     ) -> Result<Appended, AppendError> {
+        self.append_announced(None, entries, puts).await
+    }
+
+    /// Announces that the caller will append soon (it is deciding what to write): with
+    /// [`LogConfig::announced_linger`] set, a batch waits a little for announced writers
+    /// instead of committing without them, so that under load commits are fewer and
+    /// larger. Pass the announcement to [`Log::append_announced`]; dropping it withdraws it.
+    pub fn announce(&self) -> Announced {
+        self.announced.fetch_add(1, Ordering::AcqRel);
+        Announced(self.announced.clone())
+    }
+
+    /// [`Log::append_with`], withdrawing `announced` once the append is queued.
+    pub async fn append_announced(
+        &self,
+        announced: Option<Announced>,
+        entries: Vec<EncodedEntry>,
+        puts: Vec<PendingPut>,
+    ) -> Result<Appended, AppendError> {
         if entries.is_empty() {
             return Err(AppendError::Empty);
         }
@@ -315,6 +357,7 @@ impl Log {
         })
         .await
         .map_err(|_| AppendError::Closed)?;
+        drop(announced);
         rx.await.map_err(|_| AppendError::Closed)?
     }
 

@@ -42,6 +42,10 @@ pub(crate) struct Sequencer {
     pub(crate) linger: std::time::Duration,
     /// Batches of at least this many entries commit without waiting.
     pub(crate) linger_until: usize,
+    /// How long a batch may wait for announced writers (see `Log::announce`).
+    pub(crate) announced_linger: std::time::Duration,
+    /// Writers that announced an append and have not queued it yet.
+    pub(crate) announced: Arc<std::sync::atomic::AtomicUsize>,
     pub(crate) published: watch::Sender<Arc<Published>>,
     pub(crate) metrics: LogMetrics,
 }
@@ -79,7 +83,9 @@ impl Sequencer {
             let mut count = first.entries.len();
             let mut jobs = Vec::with_capacity(self.max_batch.min(1024));
             jobs.push(first);
-            let deadline = Instant::now() + self.linger;
+            let started = Instant::now();
+            let deadline = started + self.linger;
+            let announced_deadline = started + self.announced_linger;
             loop {
                 while count < self.max_batch {
                     match rx.try_recv() {
@@ -94,10 +100,23 @@ impl Sequencer {
                 // `fsync`s and a page flush whatever its size, so under sustained load
                 // fewer, larger commits are cheaper per entry. Never past the linger.
                 let now = Instant::now();
-                if count >= self.linger_until || count >= self.max_batch || now >= deadline {
+                if count >= self.linger_until || count >= self.max_batch {
                     break;
                 }
-                std::thread::sleep((deadline - now).min(std::time::Duration::from_micros(200)));
+                // Writers that announced an append are deciding what to write now: their
+                // entries are a few tens of microseconds of CPU away, so wait for them
+                // (never past `announced_linger`) rather than commit without them.
+                let coming = now < announced_deadline
+                    && self.announced.load(std::sync::atomic::Ordering::Acquire) > 0;
+                if now >= deadline && !coming {
+                    break;
+                }
+                let until = if coming {
+                    deadline.max(announced_deadline)
+                } else {
+                    deadline
+                };
+                std::thread::sleep((until - now).min(std::time::Duration::from_micros(50)));
             }
             self.commit(jobs);
         }

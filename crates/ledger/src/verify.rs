@@ -636,6 +636,22 @@ impl Verifications {
         auth: Authenticated,
         request: Result<Request, &'static str>,
     ) -> Result<Decided, Unavailable> {
+        self.decide_announced(self.announce(), auth, request).await
+    }
+
+    /// Announces a decision that will be appended soon (see [`Log::announce`]): take it
+    /// as early as the request arrives and pass it to [`Verifications::decide_announced`].
+    pub fn announce(&self) -> crate::log::Announced {
+        self.log.announce()
+    }
+
+    /// [`Verifications::decide`] for a request announced when it arrived.
+    pub async fn decide_announced(
+        &self,
+        announced: crate::log::Announced,
+        auth: Authenticated,
+        request: Result<Request, &'static str>,
+    ) -> Result<Decided, Unavailable> {
         let (scenario, purpose, case_number, operator) = match &request {
             Ok(r) => (
                 r.scenario.clone(),
@@ -752,12 +768,16 @@ impl Verifications {
         if let Some(c) = &consent {
             puts.extend(c.puts.iter().cloned());
         }
-        let appended = self.log.append_with(vec![entry], puts).await.map_err(|e| {
-            if !matches!(e, AppendError::Duplicate) {
-                tracing::error!(error = %e, "could not record a verification decision");
-            }
-            Unavailable
-        })?;
+        let appended = self
+            .log
+            .append_announced(Some(announced), vec![entry], puts)
+            .await
+            .map_err(|e| {
+                if !matches!(e, AppendError::Duplicate) {
+                    tracing::error!(error = %e, "could not record a verification decision");
+                }
+                Unavailable
+            })?;
         // The consent (if any) was consumed in the same transaction; release its hold.
         drop(consent);
         let (denial, results) = match outcome {

@@ -456,6 +456,10 @@ pub(crate) async fn verify(
     if body.len() > MAX_VERIFICATION_BODY {
         return Err(ApiError::new("payload_too_large"));
     }
+    // Announced before the signature check: the sequencer may wait briefly for this
+    // request's entry (bounded by the log's `announced_linger`; a request that fails
+    // authentication withdraws it).
+    let announced = svc.announce();
     let auth = svc.authenticate(&signed_http(&method, &uri, &headers, &body))?;
     let request_digest = auth.request_digest();
     let parsed: Result<VerificationBody, _> = serde_json::from_slice(&body);
@@ -464,7 +468,7 @@ pub(crate) async fn verify(
         Ok(b) => to_request(b),
         Err(_) => Err("the body is not JSON of the documented shape"),
     };
-    let decided = svc.decide(auth, request).await?;
+    let decided = svc.decide_announced(announced, auth, request).await?;
     let answer = serde_json::to_vec(&answer_of(&decided)).map_err(|e| ApiError::internal(&e))?;
     let receipt = svc.receipt(&decided, request_digest, &answer, !promise)?;
     let receipt = serde_json::to_vec(&ReceiptBody {

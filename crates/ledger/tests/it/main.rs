@@ -391,6 +391,58 @@ async fn a_linger_gathers_small_batches_into_larger_commits() {
     );
 }
 
+/// A batch waits for a writer that announced its append, and only for as long as one is
+/// announced: the first append shares its commit with the announced writer's, and an
+/// announcement withdrawn without appending releases the wait long before the linger.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_waits_for_announced_writers_only_while_they_are_announced() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(RedbStore::open(dir.path()).unwrap());
+    let config = LogConfig {
+        announced_linger: std::time::Duration::from_secs(60),
+        ..LogConfig::default()
+    };
+    let log = Arc::new(Log::open(store, signer(), config).unwrap());
+    // No announcement: an append commits without waiting (the test would hang otherwise).
+    log.append(entry(0)).await.unwrap();
+    assert_eq!(log.metrics().batches(), 1);
+
+    // Announced: the unannounced append waits for it; both land in one commit.
+    let announced = log.announce();
+    let first = {
+        let log = log.clone();
+        tokio::spawn(async move { log.append(entry(1)).await.unwrap() })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    assert!(
+        !first.is_finished(),
+        "the batch waits for the announced writer"
+    );
+    let second = log
+        .append_announced(Some(announced), vec![entry(2)], Vec::new())
+        .await
+        .unwrap();
+    let first = first.await.unwrap();
+    assert_eq!(first.checkpoint.size, second.checkpoint.size, "one commit");
+    assert_eq!(log.metrics().batches(), 2);
+
+    // Withdrawn without appending: the waiting batch commits alone.
+    let announced = log.announce();
+    let third = {
+        let log = log.clone();
+        tokio::spawn(async move { log.append(entry(3)).await.unwrap() })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    assert!(!third.is_finished());
+    drop(announced);
+    let third = tokio::time::timeout(std::time::Duration::from_secs(30), third)
+        .await
+        .expect("a withdrawn announcement releases the batch")
+        .unwrap();
+    assert_eq!(third.index, 3);
+    assert_eq!(log.metrics().batches(), 3);
+}
+
 /// The scenario rule set is published once per change, with increasing versions.
 #[tokio::test]
 async fn rule_set_is_published_once_per_change() {
