@@ -237,7 +237,7 @@ fn sorted_text_keys(pairs: impl Iterator<Item = (String, Value)>) -> Vec<(Value,
 }
 
 /// Why a certificate structure was refused.
-#[derive(Debug, Error, PartialEq, Eq)]
+#[derive(Debug, Clone, Error, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum CertError {
     /// Not canonical CBOR.
