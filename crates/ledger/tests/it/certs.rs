@@ -630,6 +630,43 @@ async fn a_checked_batch_is_one_append_and_refuses_only_its_bad_members() {
     );
 }
 
+/// `check_all` verifies the signatures of a large batch together: one forged signature
+/// among them is refused as `bad_signature`, exactly as `check` refuses it, and only it.
+#[tokio::test]
+async fn check_all_refuses_only_the_forged_signature_of_a_batch() {
+    let fx = fx();
+    let (issuer, uscc) = civil_affairs();
+    let mut reqs: Vec<IssueRequest> = (0..100u16)
+        .map(|i| {
+            request(
+                &issuer,
+                &marriage(uscc, &format!("20240300{i:02}"), citizen(i)),
+            )
+        })
+        .collect();
+    // One byte of the signature (the COSE_Sign1's last element) changed.
+    *reqs[37].security_object.last_mut().unwrap() ^= 0x01;
+    let all = fx.svc.check_all(&reqs);
+    for (i, (batched, req)) in all.iter().zip(&reqs).enumerate() {
+        let one = fx.svc.check(req);
+        assert_eq!(
+            batched.as_ref().err().map(CertificateError::code),
+            one.as_ref().err().map(CertificateError::code),
+            "request {i}"
+        );
+    }
+    let refused: Vec<(usize, &str)> = all
+        .iter()
+        .enumerate()
+        .filter_map(|(i, r)| r.as_ref().err().map(|e| (i, e.code())))
+        .collect();
+    assert_eq!(refused, [(37, "bad_signature")]);
+    // The rest are admitted, in one append.
+    let checked: Vec<_> = all.into_iter().filter_map(Result::ok).collect();
+    let results = fx.svc.admit_checked(checked).await;
+    assert!(results.iter().all(Result::is_ok));
+}
+
 #[tokio::test]
 async fn status_lifecycle() {
     let fx = fx();
