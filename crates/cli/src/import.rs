@@ -219,75 +219,129 @@ enum Prepared {
     Status(StatusLine),
 }
 
-/// Parses a line and, for a submission, runs every check that writes nothing.
-fn prepare(svc: &Certificates, n: u64, text: &str, csv: bool) -> Prepared {
+/// A line parsed: either done with, or a submission to check.
+enum Parsed {
+    Prepared(Prepared),
+    Submission(IssueRequest),
+}
+
+/// Parses a line; a submission's fields are decoded from base64.
+fn parse(n: u64, text: &str, csv: bool) -> Parsed {
     if text.is_empty() || (csv && n == 1) {
         // Blank lines and the CSV header: nothing to import.
-        return Prepared::Done(Outcome::Ignored);
+        return Parsed::Prepared(Prepared::Done(Outcome::Ignored));
     }
     let s = match parse_line(text, csv) {
         Ok(Line::Submission(s)) => s,
-        Ok(Line::Status(st)) => return Prepared::Status(st),
-        Err((c, d)) => return Prepared::Done(Outcome::Failed(c, d)),
+        Ok(Line::Status(st)) => return Parsed::Prepared(Prepared::Status(st)),
+        Err((c, d)) => return Parsed::Prepared(Prepared::Done(Outcome::Failed(c, d))),
     };
-    let req = match (|| {
+    match (|| {
         Ok::<_, (&'static str, String)>(IssueRequest {
             security_object: unb64(&s.security_object)?,
             items: s.items.iter().map(|i| unb64(i)).collect::<Result<_, _>>()?,
         })
     })() {
-        Ok(r) => r,
-        Err((c, d)) => return Prepared::Done(Outcome::Failed(c, d)),
-    };
-    match svc.check(&req) {
-        Ok(c) => Prepared::Checked(Box::new(c)),
-        Err(e) => {
-            let (c, d) = cert_error(e);
-            Prepared::Done(Outcome::Failed(c, d))
-        }
+        Ok(r) => Parsed::Submission(r),
+        Err((c, d)) => Parsed::Prepared(Prepared::Done(Outcome::Failed(c, d))),
     }
 }
 
-/// Prepares a chunk of lines on `threads` threads, each taking a contiguous share.
-fn prepare_chunk(
-    svc: &Certificates,
-    lines: &[(u64, String)],
-    csv: bool,
-    threads: usize,
-) -> Result<Vec<(u64, Prepared)>> {
-    let share = lines.len().div_ceil(threads.max(1)).max(1);
-    std::thread::scope(|s| {
-        let handles: Vec<_> = lines
-            .chunks(share)
-            .map(|part| {
-                s.spawn(move || {
-                    part.iter()
-                        .map(|(n, text)| (*n, prepare(svc, *n, text, csv)))
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        let mut out = Vec::with_capacity(lines.len());
-        for h in handles {
-            out.extend(
-                h.join()
-                    .map_err(|_| anyhow::anyhow!("a checking thread panicked"))?,
-            );
+/// Parses lines and checks their submissions together ([`Certificates::check_all`]:
+/// one batch equation for their signatures).
+fn prepare(svc: &Certificates, lines: &[(u64, String)], csv: bool) -> Vec<(u64, Prepared)> {
+    // Each line's result, or `None` for a submission, whose request goes to `reqs`.
+    let mut reqs = Vec::new();
+    let mut slots: Vec<Option<Prepared>> = Vec::with_capacity(lines.len());
+    for (n, text) in lines {
+        match parse(*n, text, csv) {
+            Parsed::Prepared(p) => slots.push(Some(p)),
+            Parsed::Submission(r) => {
+                reqs.push(r);
+                slots.push(None);
+            }
         }
-        Ok(out)
-    })
+    }
+    let mut checked = svc.check_all(&reqs).into_iter();
+    lines
+        .iter()
+        .zip(slots)
+        .map(|((n, _), slot)| {
+            let prepared = slot.unwrap_or_else(|| match checked.next() {
+                Some(Ok(c)) => Prepared::Checked(Box::new(c)),
+                Some(Err(e)) => {
+                    let (c, d) = cert_error(e);
+                    Prepared::Done(Outcome::Failed(c, d))
+                }
+                None => Prepared::Done(Outcome::Failed("internal", "not checked".to_owned())),
+            });
+            (*n, prepared)
+        })
+        .collect()
 }
 
-/// Admits a prepared chunk: its certificates in one append (one commit), then its status
-/// lines, which may refer to certificates of this chunk or earlier ones. Status lines about
-/// different certificates run concurrently (their appends share group commits); those
-/// about one certificate run in line order. Returns the outcome of every line, in order.
-async fn settle(
-    svc: &Arc<Certificates>,
-    issuers: &Arc<HashMap<String, Issuer>>,
-    chunk: Vec<(u64, Prepared)>,
-    now_ms: u64,
-) -> Result<Vec<(u64, Outcome)>> {
+/// The checking threads, one share of every chunk each, kept for the whole import (a
+/// thread per chunk would start each time with a cold allocator heap: measured, that cost
+/// ~10 % of the CPU in page faults).
+struct Checkers {
+    work: Vec<Worker>,
+}
+
+/// A checking thread's input (a share of lines) and output (their results).
+type Worker = (
+    std::sync::mpsc::Sender<Vec<(u64, String)>>,
+    std::sync::mpsc::Receiver<Vec<(u64, Prepared)>>,
+);
+
+impl Checkers {
+    /// Prepares `lines`, each thread taking a contiguous share; the results in order.
+    fn prepare(&self, lines: Vec<(u64, String)>) -> Result<Vec<(u64, Prepared)>> {
+        let stopped = || anyhow::anyhow!("a checking thread stopped");
+        let share = lines.len().div_ceil(self.work.len().max(1)).max(1);
+        let total = lines.len();
+        let mut lines = lines.into_iter();
+        let mut used = 0;
+        for (tx, _) in &self.work {
+            let part: Vec<(u64, String)> = lines.by_ref().take(share).collect();
+            if part.is_empty() {
+                break;
+            }
+            tx.send(part).map_err(|_| stopped())?;
+            used += 1;
+        }
+        let mut out = Vec::with_capacity(total);
+        for (_, rx) in &self.work[..used] {
+            out.extend(rx.recv().map_err(|_| stopped())?);
+        }
+        Ok(out)
+    }
+}
+
+/// A chunk whose certificates are admitted and whose status lines are being applied.
+struct Settling {
+    /// Every line's number and outcome (`None` for a status line not yet applied).
+    outcomes: Vec<(u64, Option<Outcome>)>,
+    /// The status lines, by task.
+    status: tokio::task::JoinSet<Vec<(usize, Outcome)>>,
+    /// Every line up to this one is in this chunk or an earlier one.
+    through: u64,
+}
+
+/// A chunk whose certificates are admitted; its status lines are still to be applied.
+struct AdmittedChunk {
+    /// Every line's number and outcome (`None` for a status line).
+    outcomes: Vec<(u64, Option<Outcome>)>,
+    /// The status lines by certificate, each with its place in the chunk.
+    status: HashMap<String, Vec<(usize, StatusLine)>>,
+}
+
+/// Admits a prepared chunk's certificates in one append (one commit) and starts applying
+/// its status lines, which may refer to certificates of this chunk or earlier ones. Status
+/// lines about different certificates run concurrently (their appends share group commits,
+/// also with the next chunk's certificates); those about one certificate run in line
+/// order. The caller must [`finish`] the previous chunk first, so that status lines about
+/// one certificate in successive chunks also run in order.
+async fn admit_chunk(svc: &Arc<Certificates>, chunk: Vec<(u64, Prepared)>) -> AdmittedChunk {
     let mut outcomes: Vec<(u64, Option<Outcome>)> = Vec::with_capacity(chunk.len());
     let mut checked = Vec::new();
     let mut submitted = Vec::new();
@@ -312,11 +366,18 @@ async fn settle(
             Ok(_) => Outcome::Imported,
             // The same signed certificate already in the log (a rerun, or the same line
             // twice) is skipped; a different one under an identifier already used is an
-            // error.
-            Err(CertificateError::Duplicate) if same_certificate(svc, &id, &form) => {
+            // error. `busy`: the previous chunk's status lines are changing a certificate
+            // with this identifier, so it is in the log.
+            Err(CertificateError::Duplicate | CertificateError::Busy)
+                if same_certificate(svc, &id, &form) =>
+            {
                 Outcome::Skipped
             }
             Err(CertificateError::Duplicate) => Outcome::Failed(
+                "duplicate_certificate_id",
+                "another certificate already has this identifier".to_owned(),
+            ),
+            Err(CertificateError::Busy) if svc.view(&id).is_ok() => Outcome::Failed(
                 "duplicate_certificate_id",
                 "another certificate already has this identifier".to_owned(),
             ),
@@ -326,6 +387,17 @@ async fn settle(
             }
         });
     }
+    AdmittedChunk { outcomes, status }
+}
+
+/// Starts the status lines of an admitted chunk (see [`admit_chunk`]).
+fn start_status(
+    svc: &Arc<Certificates>,
+    issuers: &Arc<HashMap<String, Issuer>>,
+    AdmittedChunk { outcomes, status }: AdmittedChunk,
+    through: u64,
+    now_ms: u64,
+) -> Settling {
     let mut tasks = tokio::task::JoinSet::new();
     for (_, lines) in status {
         let (svc, issuers) = (svc.clone(), issuers.clone());
@@ -337,12 +409,23 @@ async fn settle(
             out
         });
     }
-    while let Some(done) = tasks.join_next().await {
+    Settling {
+        outcomes,
+        status: tasks,
+        through,
+    }
+}
+
+/// Waits for a chunk's status lines; returns the outcome of every line, in order, and the
+/// line through which everything is done.
+async fn finish(mut chunk: Settling) -> Result<(Vec<(u64, Outcome)>, u64)> {
+    while let Some(done) = chunk.status.join_next().await {
         for (pos, o) in done? {
-            outcomes[pos].1 = Some(o);
+            chunk.outcomes[pos].1 = Some(o);
         }
     }
-    Ok(outcomes
+    let outcomes = chunk
+        .outcomes
         .into_iter()
         .map(|(n, o)| {
             (
@@ -350,7 +433,8 @@ async fn settle(
                 o.unwrap_or(Outcome::Failed("internal", "no outcome".to_owned())),
             )
         })
-        .collect())
+        .collect();
+    Ok((outcomes, chunk.through))
 }
 
 async fn apply_status(
@@ -477,33 +561,50 @@ pub(crate) async fn import_file(
     let checker_svc = svc.clone();
     let chunk = chunk.max(1);
     let reader = std::thread::spawn(move || -> Result<u64> {
-        let mut r = BufReader::new(file);
-        let mut line = String::new();
-        let mut n = 0u64;
-        let mut lines: Vec<(u64, String)> = Vec::with_capacity(chunk);
-        loop {
-            line.clear();
-            let read = r.read_line(&mut line)?;
-            if read > 0 {
-                reader_bar.inc(read as u64);
-                n += 1;
-                if n > resume {
-                    lines.push((n, line.trim_end_matches(['\n', '\r']).to_owned()));
-                }
+        let svc: &Certificates = &checker_svc;
+        std::thread::scope(|s| {
+            let mut work = Vec::with_capacity(threads.max(1));
+            for _ in 0..threads.max(1) {
+                let (tx, rx) = std::sync::mpsc::channel::<Vec<(u64, String)>>();
+                let (done_tx, done_rx) = std::sync::mpsc::channel();
+                s.spawn(move || {
+                    for part in rx {
+                        if done_tx.send(prepare(svc, &part, csv)).is_err() {
+                            break;
+                        }
+                    }
+                });
+                work.push((tx, done_rx));
             }
-            if lines.len() >= chunk || (read == 0 && !lines.is_empty()) {
-                let prepared = prepare_chunk(&checker_svc, &lines, csv, threads)?;
-                lines.clear();
-                // `n`: every line up to here is in this chunk or an earlier one.
-                if tx.blocking_send((prepared, n)).is_err() {
+            // Dropped when this closure returns, which stops the threads.
+            let checkers = Checkers { work };
+            let mut r = BufReader::new(file);
+            let mut line = String::new();
+            let mut n = 0u64;
+            let mut lines: Vec<(u64, String)> = Vec::with_capacity(chunk);
+            loop {
+                line.clear();
+                let read = r.read_line(&mut line)?;
+                if read > 0 {
+                    reader_bar.inc(read as u64);
+                    n += 1;
+                    if n > resume {
+                        lines.push((n, line.trim_end_matches(['\n', '\r']).to_owned()));
+                    }
+                }
+                if lines.len() >= chunk || (read == 0 && !lines.is_empty()) {
+                    let prepared = checkers.prepare(std::mem::take(&mut lines))?;
+                    // `n`: every line up to here is in this chunk or an earlier one.
+                    if tx.blocking_send((prepared, n)).is_err() {
+                        break;
+                    }
+                }
+                if read == 0 {
                     break;
                 }
             }
-            if read == 0 {
-                break;
-            }
-        }
-        Ok(n)
+            Ok(n)
+        })
     });
 
     // Stage 2: admit chunk by chunk, in order; report and save the resume point.
@@ -517,8 +618,8 @@ pub(crate) async fn import_file(
         };
         write_durably(state_path, &serde_json::to_vec(&s)?, false)
     };
-    while let Some((prepared, through)) = rx.recv().await {
-        for (n, outcome) in settle(&svc, &issuers, prepared, now_ms).await? {
+    let mut report = |outcomes: Vec<(u64, Outcome)>, through: u64| -> Result<()> {
+        for (n, outcome) in outcomes {
             match outcome {
                 Outcome::Ignored => {}
                 Outcome::Imported => totals.imported += 1,
@@ -546,6 +647,21 @@ pub(crate) async fn import_file(
                 totals.imported, totals.skipped, totals.failed
             ));
         }
+        Ok(())
+    };
+    // The previous chunk's status lines run while this chunk's certificates are admitted.
+    let mut settling: Option<Settling> = None;
+    while let Some((prepared, through)) = rx.recv().await {
+        let admitted = admit_chunk(&svc, prepared).await;
+        if let Some(previous) = settling.take() {
+            let (outcomes, through) = finish(previous).await?;
+            report(outcomes, through)?;
+        }
+        settling = Some(start_status(&svc, &issuers, admitted, through, now_ms));
+    }
+    if let Some(last) = settling.take() {
+        let (outcomes, through) = finish(last).await?;
+        report(outcomes, through)?;
     }
     let lines = reader
         .join()
