@@ -152,24 +152,7 @@ fn import_reports_bad_lines_resumes_and_never_imports_twice() {
     .join("\n");
     std::fs::write(&input, body).unwrap();
     let data = dir.path().join("data");
-    let import = |extra: &[&str]| {
-        let config = keys().join("proofless.toml");
-        let keys_dir = keys();
-        let mut args = vec![
-            "import",
-            "--config",
-            config.to_str().unwrap(),
-            "--data",
-            data.to_str().unwrap(),
-            "--input",
-            input.to_str().unwrap(),
-            "--issuer-keys",
-            keys_dir.to_str().unwrap(),
-            "--quiet",
-        ];
-        args.extend_from_slice(extra);
-        run(&args)
-    };
+    let import = |extra: &[&str]| import_into(&input, &data, extra);
     let o = import(&[]);
     assert!(o.status.success(), "{}", text(&o));
     assert!(text(&o).contains("imported 4"), "{}", text(&o));
