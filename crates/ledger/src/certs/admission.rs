@@ -42,7 +42,6 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 /// INVARIANT: only [`Certificates::check`] creates one, so a certificate cannot reach the
 /// log without its issuer chain, signature, identifiers, digests, holder code and schema
 /// having been checked.
-#[derive(Debug)]
 pub struct Checked {
     id: String,
     principal: Principal,
@@ -53,6 +52,15 @@ pub struct Checked {
     pseudonym: Pseudonym,
     /// The plaintext of the sealed payload (`encode_payload`).
     payload: Vec<u8>,
+}
+
+/// Names the certificate only: the payload holds the holder's personal data.
+impl std::fmt::Debug for Checked {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Checked")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Checked {

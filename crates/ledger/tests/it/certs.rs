@@ -583,6 +583,12 @@ async fn a_checked_batch_is_one_append_and_refuses_only_its_bad_members() {
     // Same new holder as `a`: both must be sealed under one holder key.
     let b = marriage(uscc, "2024000102", citizen(101));
     let check = |d: &proofless_client::issuer::Draft| fx.svc.check(&request(&issuer, d)).unwrap();
+    // A checked certificate holds personal data: its `Debug` names only the identifier.
+    let shown = format!("{:?}", check(&a));
+    assert!(shown.contains(a.id.as_str()), "{shown}");
+    for private in ["payload", "pseudonym", citizen(101).as_str()] {
+        assert!(!shown.contains(private), "{shown}");
+    }
     let results = fx
         .svc
         .admit_checked(vec![
