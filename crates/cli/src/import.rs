@@ -11,7 +11,7 @@
 //!   signs with that issuer's key from `--issuer-keys` (the example keys directory).
 //!
 //! Every line goes through the same checks as the HTTP API, in the same code: a chunk of
-//! lines (`--chunk`, 2,048) is checked on every core ([`Certificates::check`]) while the
+//! lines (`--chunk`, 2,048) is checked on every core ([`Certificates::check_all`]) while the
 //! previous chunk is admitted as one append ([`Certificates::admit_checked`]: one group
 //! commit for the whole chunk). Status lines are applied after the certificates of their
 //! chunk. A bad line is written to the error report (line number, code, a detail without
@@ -505,10 +505,12 @@ pub(crate) struct Totals {
 
 /// Imports `input` into an opened ledger.
 ///
-/// A pipeline of two stages: a thread reads `chunk` lines at a time and checks them on
-/// `threads` threads ([`Certificates::check`]); meanwhile the previous chunk is admitted in
-/// one append ([`Certificates::admit_checked`]) and its status lines applied. Chunks are
-/// admitted in input order, so when a chunk is done every line up to its last is done.
+/// A pipeline: a reader thread hands `chunk` lines at a time to `threads` persistent
+/// checking threads ([`Certificates::check_all`] on each share); meanwhile the previous
+/// chunk is admitted in one append ([`Certificates::admit_checked`]), and the one before it
+/// applies its status lines. Chunks are admitted in input order, and the resume point is
+/// saved only once a chunk's status lines are done too, so it never passes an unfinished
+/// line.
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn import_file(
     opened: &Opened,
