@@ -1,8 +1,8 @@
 //! `proofless import`: bulk import of signed certificates into a data directory.
 //!
 //! Input is JSONL (one object per line) or CSV (header `security_object,items`, the items
-//! `;`-separated), streamed: at most a few lines per worker are held at once. Each line is
-//! either
+//! `;`-separated), streamed: at most about three chunks of lines are held at once. Each line
+//! is either
 //!
 //! * a signed submission, `{"security_object": b64, "items": [b64, …]}` — exactly the
 //!   body of `POST /v1/certificates`, as an issuer's system exports it; or
@@ -10,9 +10,12 @@
 //!   "certificate_id": …, "successor": …, "issuer": "<principal stem>"}`, which the import
 //!   signs with that issuer's key from `--issuer-keys` (the example keys directory).
 //!
-//! Every line goes through the same checks as the HTTP API. Lines are processed by
-//! concurrent workers and committed by the log's group commit. A bad line is written to the
-//! error report (line number, code, a detail without personal data) and the run goes on.
+//! Every line goes through the same checks as the HTTP API, in the same code: a chunk of
+//! lines (`--chunk`, 2,048) is checked on every core ([`Certificates::check_all`]) while the
+//! previous chunk is admitted as one append ([`Certificates::admit_checked`]: one group
+//! commit for the whole chunk). Status lines are applied after the certificates of their
+//! chunk. A bad line is written to the error report (line number, code, a detail without
+//! personal data) and the run goes on; it never holds back the other lines of its chunk.
 //!
 //! **Resumable.** The number of leading lines that are all done is saved durably to the
 //! state file about once a second. A rerun skips them; lines after that point that were
@@ -32,9 +35,9 @@ use proofless_client::issuer::Issuer;
 use proofless_core::cert::Status;
 use proofless_core::ids::CertificateId;
 use proofless_core::pki::{self, Position};
-use proofless_ledger::certs::{CertificateError, Certificates, IssueRequest};
+use proofless_ledger::certs::{CertificateError, Certificates, Checked, IssueRequest};
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -55,20 +58,22 @@ pub(crate) struct ImportArgs {
     /// Directory of principal keys (`principals.json`), to sign status-change lines.
     #[arg(long)]
     issuer_keys: Option<PathBuf>,
-    /// Lines processed concurrently.
-    #[arg(long, default_value_t = 256)]
-    workers: usize,
+    /// Threads that check lines (default: one per core).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Lines checked together and admitted in one append (one group commit).
+    #[arg(long, default_value_t = 2048)]
+    chunk: usize,
     /// Resume state (default: `<input>.import-state.json`).
     #[arg(long)]
     state: Option<PathBuf>,
     /// Error report, JSONL (default: `<input>.errors.jsonl`).
     #[arg(long)]
     errors: Option<PathBuf>,
-    /// How long a small group commit waits for more certificates, in ms (0: never).
-    /// Fewer, larger commits spend less on flushing; measured here it did not pay, since
-    /// admission, not the commit, is the bottleneck (see docs/PERFORMANCE.md).
-    #[arg(long, default_value_t = 0)]
-    linger_ms: u64,
+    /// First measure and print this machine's Ed25519 limits (`verify_strict`/s on one
+    /// core and on all), to put the import's rate beside them.
+    #[arg(long)]
+    limits: bool,
     /// After the import, rewrite the store without the free space its growth left
     /// (as `proofless store compact`; about 20 s per GB here).
     #[arg(long)]
@@ -204,146 +209,287 @@ pub(crate) fn load_issuers(dir: &Path) -> Result<HashMap<String, Issuer>> {
     Ok(out)
 }
 
-/// How far the import has got: every line up to `done` is finished. Status lines wait on
-/// it, because they refer to certificates issued by earlier lines.
-struct Progress {
-    done: std::sync::atomic::AtomicU64,
-    changed: tokio::sync::Notify,
+/// What the checking threads make of a line.
+enum Prepared {
+    /// Nothing more to do: blank, header, or refused.
+    Done(Outcome),
+    /// A submission that passed every check that writes nothing.
+    Checked(Box<Checked>),
+    /// A status change, applied once the lines before it are in.
+    Status(StatusLine),
 }
 
-impl Progress {
-    fn done(&self) -> u64 {
-        self.done.load(std::sync::atomic::Ordering::SeqCst)
-    }
-
-    /// Waits until the watermark moves (or a short while passes, so that a wakeup that
-    /// raced with the registration is never missed for long).
-    async fn changed(&self) {
-        let _ = tokio::time::timeout(Duration::from_millis(20), self.changed.notified()).await;
-    }
+/// A line parsed: either done with, or a submission to check.
+enum Parsed {
+    Prepared(Prepared),
+    Submission(IssueRequest),
 }
 
-async fn process(
-    svc: &Certificates,
-    issuers: &HashMap<String, Issuer>,
-    progress: &Progress,
-    n: u64,
-    line: &str,
-    csv: bool,
-    now_ms: u64,
-) -> Outcome {
-    let parsed = match parse_line(line, csv) {
-        Ok(l) => l,
-        Err((c, d)) => return Outcome::Failed(c, d),
+/// Parses a line; a submission's fields are decoded from base64.
+fn parse(n: u64, text: &str, csv: bool) -> Parsed {
+    if text.is_empty() || (csv && n == 1) {
+        // Blank lines and the CSV header: nothing to import.
+        return Parsed::Prepared(Prepared::Done(Outcome::Ignored));
+    }
+    let s = match parse_line(text, csv) {
+        Ok(Line::Submission(s)) => s,
+        Ok(Line::Status(st)) => return Parsed::Prepared(Prepared::Status(st)),
+        Err((c, d)) => return Parsed::Prepared(Prepared::Done(Outcome::Failed(c, d))),
     };
-    let status = matches!(parsed, Line::Status(_));
-    for _ in 0..1000 {
-        // A status line refers to certificates issued by earlier lines, which may still
-        // be in flight: until every earlier line is done, a failure is not final, so wait
-        // for progress and try again. (Waiting for all earlier lines up front would
-        // serialise the import on its status lines.)
-        let all_before_done = progress.done() >= n - 1;
-        match apply(svc, issuers, &parsed, now_ms).await {
-            // The same identifier on two lines being processed at once: the second waits
-            // for the first and then finds it already present.
-            Outcome::Failed("busy", _) => tokio::time::sleep(Duration::from_millis(2)).await,
-            Outcome::Failed(..) if status && !all_before_done => progress.changed().await,
-            other => return other,
-        }
+    match (|| {
+        Ok::<_, (&'static str, String)>(IssueRequest {
+            security_object: unb64(&s.security_object)?,
+            items: s.items.iter().map(|i| unb64(i)).collect::<Result<_, _>>()?,
+        })
+    })() {
+        Ok(r) => Parsed::Submission(r),
+        Err((c, d)) => Parsed::Prepared(Prepared::Done(Outcome::Failed(c, d))),
     }
-    Outcome::Failed("busy", "the certificate stayed busy".to_owned())
 }
 
-async fn apply(
-    svc: &Certificates,
-    issuers: &HashMap<String, Issuer>,
-    parsed: &Line,
-    now_ms: u64,
-) -> Outcome {
-    match parsed {
-        Line::Submission(s) => {
-            let req = match (|| {
-                Ok::<_, (&'static str, String)>(IssueRequest {
-                    security_object: unb64(&s.security_object)?,
-                    items: s.items.iter().map(|i| unb64(i)).collect::<Result<_, _>>()?,
-                })
-            })() {
-                Ok(r) => r,
-                Err((c, d)) => return Outcome::Failed(c, d),
-            };
-            let submitted = proofless_core::cert::SignedSecurityObject::parse(&req.security_object)
-                .map(|s| (s.object().certificate_id.clone(), s.log_form()));
-            match svc.admit(req).await {
-                Ok(_) => Outcome::Imported,
-                // The same signed certificate already in the log (a rerun) is skipped; a
-                // different one under an identifier already used is an error.
-                Err(CertificateError::Duplicate) => match submitted {
-                    Ok((id, form)) if same_certificate(svc, &id, &form) => Outcome::Skipped,
-                    _ => Outcome::Failed(
-                        "duplicate_certificate_id",
-                        "another certificate already has this identifier".to_owned(),
-                    ),
-                },
-                Err(e) => {
-                    let (c, d) = cert_error(e);
-                    Outcome::Failed(c, d)
-                }
+/// Parses lines and checks their submissions together ([`Certificates::check_all`]:
+/// one batch equation for their signatures).
+fn prepare(svc: &Certificates, lines: &[(u64, String)], csv: bool) -> Vec<(u64, Prepared)> {
+    // Each line's result, or `None` for a submission, whose request goes to `reqs`.
+    let mut reqs = Vec::new();
+    let mut slots: Vec<Option<Prepared>> = Vec::with_capacity(lines.len());
+    for (n, text) in lines {
+        match parse(*n, text, csv) {
+            Parsed::Prepared(p) => slots.push(Some(p)),
+            Parsed::Submission(r) => {
+                reqs.push(r);
+                slots.push(None);
             }
         }
-        Line::Status(st) => {
-            let status = match st.status.as_str() {
-                "suspended" => Status::Suspended,
-                "revoked" => Status::Revoked,
-                "superseded" => Status::Superseded,
-                "valid" => Status::Valid,
-                _ => return Outcome::Failed("invalid_line", "unknown status".to_owned()),
-            };
-            let Some(issuer) = issuers.get(&st.issuer) else {
-                return Outcome::Failed(
-                    "unknown_issuer",
-                    "no key for this issuer in --issuer-keys".to_owned(),
-                );
-            };
-            let (Ok(id), successor) = (
-                CertificateId::parse(&st.certificate_id),
-                st.successor
-                    .as_deref()
-                    .map(CertificateId::parse)
-                    .transpose(),
-            ) else {
-                return Outcome::Failed(
-                    "invalid_certificate_id",
-                    "malformed identifier".to_owned(),
-                );
-            };
-            let Ok(successor) = successor else {
-                return Outcome::Failed("invalid_certificate_id", "malformed successor".to_owned());
-            };
-            let view = match svc.view(id.as_str()) {
-                Ok(v) => v,
-                Err(e) => {
+    }
+    let mut checked = svc.check_all(&reqs).into_iter();
+    lines
+        .iter()
+        .zip(slots)
+        .map(|((n, _), slot)| {
+            let prepared = slot.unwrap_or_else(|| match checked.next() {
+                Some(Ok(c)) => Prepared::Checked(Box::new(c)),
+                Some(Err(e)) => {
                     let (c, d) = cert_error(e);
-                    return Outcome::Failed(c, d);
+                    Prepared::Done(Outcome::Failed(c, d))
                 }
-            };
-            // Already in effect: a rerun after an interruption.
-            if view.status == status.name()
-                && view.successor.as_deref() == successor.as_ref().map(CertificateId::as_str)
+                None => Prepared::Done(Outcome::Failed("internal", "not checked".to_owned())),
+            });
+            (*n, prepared)
+        })
+        .collect()
+}
+
+/// The checking threads, one share of every chunk each, kept for the whole import (a
+/// thread per chunk would start each time with a cold allocator heap: measured, that cost
+/// ~10 % of the CPU in page faults).
+struct Checkers {
+    work: Vec<Worker>,
+}
+
+/// A checking thread's input (a share of lines) and output (their results).
+type Worker = (
+    std::sync::mpsc::Sender<Vec<(u64, String)>>,
+    std::sync::mpsc::Receiver<Vec<(u64, Prepared)>>,
+);
+
+impl Checkers {
+    /// Prepares `lines`, each thread taking a contiguous share; the results in order.
+    fn prepare(&self, lines: Vec<(u64, String)>) -> Result<Vec<(u64, Prepared)>> {
+        let stopped = || anyhow::anyhow!("a checking thread stopped");
+        let share = lines.len().div_ceil(self.work.len().max(1)).max(1);
+        let total = lines.len();
+        let mut lines = lines.into_iter();
+        let mut used = 0;
+        for (tx, _) in &self.work {
+            let part: Vec<(u64, String)> = lines.by_ref().take(share).collect();
+            if part.is_empty() {
+                break;
+            }
+            tx.send(part).map_err(|_| stopped())?;
+            used += 1;
+        }
+        let mut out = Vec::with_capacity(total);
+        for (_, rx) in &self.work[..used] {
+            out.extend(rx.recv().map_err(|_| stopped())?);
+        }
+        Ok(out)
+    }
+}
+
+/// A chunk whose certificates are admitted and whose status lines are being applied.
+struct Settling {
+    /// Every line's number and outcome (`None` for a status line not yet applied).
+    outcomes: Vec<(u64, Option<Outcome>)>,
+    /// The status lines, by task.
+    status: tokio::task::JoinSet<Vec<(usize, Outcome)>>,
+    /// Every line up to this one is in this chunk or an earlier one.
+    through: u64,
+}
+
+/// A chunk whose certificates are admitted; its status lines are still to be applied.
+struct AdmittedChunk {
+    /// Every line's number and outcome (`None` for a status line).
+    outcomes: Vec<(u64, Option<Outcome>)>,
+    /// The status lines by certificate, each with its place in the chunk.
+    status: HashMap<String, Vec<(usize, StatusLine)>>,
+}
+
+/// Admits a prepared chunk's certificates in one append (one commit) and starts applying
+/// its status lines, which may refer to certificates of this chunk or earlier ones. Status
+/// lines about different certificates run concurrently (their appends share group commits,
+/// also with the next chunk's certificates); those about one certificate run in line
+/// order. The caller must [`finish`] the previous chunk first, so that status lines about
+/// one certificate in successive chunks also run in order.
+async fn admit_chunk(svc: &Arc<Certificates>, chunk: Vec<(u64, Prepared)>) -> AdmittedChunk {
+    let mut outcomes: Vec<(u64, Option<Outcome>)> = Vec::with_capacity(chunk.len());
+    let mut checked = Vec::new();
+    let mut submitted = Vec::new();
+    let mut status: HashMap<String, Vec<(usize, StatusLine)>> = HashMap::new();
+    for (pos, (n, p)) in chunk.into_iter().enumerate() {
+        outcomes.push((n, None));
+        match p {
+            Prepared::Done(o) => outcomes[pos].1 = Some(o),
+            Prepared::Checked(c) => {
+                submitted.push((pos, c.certificate_id().to_owned(), c.log_form().to_vec()));
+                checked.push(*c);
+            }
+            Prepared::Status(st) => status
+                .entry(st.certificate_id.clone())
+                .or_default()
+                .push((pos, st)),
+        }
+    }
+    let results = svc.admit_checked(checked).await;
+    for ((pos, id, form), r) in submitted.into_iter().zip(results) {
+        outcomes[pos].1 = Some(match r {
+            Ok(_) => Outcome::Imported,
+            // The same signed certificate already in the log (a rerun, or the same line
+            // twice) is skipped; a different one under an identifier already used is an
+            // error. `busy`: the previous chunk's status lines are changing a certificate
+            // with this identifier, so it is in the log.
+            Err(CertificateError::Duplicate | CertificateError::Busy)
+                if same_certificate(svc, &id, &form) =>
             {
-                return Outcome::Skipped;
+                Outcome::Skipped
             }
-            let body =
-                issuer.status_body(&id, status, successor.as_ref(), view.latest_index, now_ms);
-            let Ok(statement) = BASE64_STANDARD.decode(body.statement) else {
-                return Outcome::Failed("internal", "statement encoding".to_owned());
-            };
-            match svc.change_status(&statement).await {
-                Ok(_) => Outcome::Imported,
-                Err(e) => {
-                    let (c, d) = cert_error(e);
-                    Outcome::Failed(c, d)
-                }
+            Err(CertificateError::Duplicate) => Outcome::Failed(
+                "duplicate_certificate_id",
+                "another certificate already has this identifier".to_owned(),
+            ),
+            Err(CertificateError::Busy) if svc.view(&id).is_ok() => Outcome::Failed(
+                "duplicate_certificate_id",
+                "another certificate already has this identifier".to_owned(),
+            ),
+            Err(e) => {
+                let (c, d) = cert_error(e);
+                Outcome::Failed(c, d)
             }
+        });
+    }
+    AdmittedChunk { outcomes, status }
+}
+
+/// Starts the status lines of an admitted chunk (see [`admit_chunk`]).
+fn start_status(
+    svc: &Arc<Certificates>,
+    issuers: &Arc<HashMap<String, Issuer>>,
+    AdmittedChunk { outcomes, status }: AdmittedChunk,
+    through: u64,
+    now_ms: u64,
+) -> Settling {
+    let mut tasks = tokio::task::JoinSet::new();
+    for (_, lines) in status {
+        let (svc, issuers) = (svc.clone(), issuers.clone());
+        tasks.spawn(async move {
+            let mut out = Vec::with_capacity(lines.len());
+            for (pos, st) in lines {
+                out.push((pos, apply_status(&svc, &issuers, &st, now_ms).await));
+            }
+            out
+        });
+    }
+    Settling {
+        outcomes,
+        status: tasks,
+        through,
+    }
+}
+
+/// Waits for a chunk's status lines; returns the outcome of every line, in order, and the
+/// line through which everything is done.
+async fn finish(mut chunk: Settling) -> Result<(Vec<(u64, Outcome)>, u64)> {
+    while let Some(done) = chunk.status.join_next().await {
+        for (pos, o) in done? {
+            chunk.outcomes[pos].1 = Some(o);
+        }
+    }
+    let outcomes = chunk
+        .outcomes
+        .into_iter()
+        .map(|(n, o)| {
+            (
+                n,
+                o.unwrap_or(Outcome::Failed("internal", "no outcome".to_owned())),
+            )
+        })
+        .collect();
+    Ok((outcomes, chunk.through))
+}
+
+async fn apply_status(
+    svc: &Certificates,
+    issuers: &HashMap<String, Issuer>,
+    st: &StatusLine,
+    now_ms: u64,
+) -> Outcome {
+    let status = match st.status.as_str() {
+        "suspended" => Status::Suspended,
+        "revoked" => Status::Revoked,
+        "superseded" => Status::Superseded,
+        "valid" => Status::Valid,
+        _ => return Outcome::Failed("invalid_line", "unknown status".to_owned()),
+    };
+    let Some(issuer) = issuers.get(&st.issuer) else {
+        return Outcome::Failed(
+            "unknown_issuer",
+            "no key for this issuer in --issuer-keys".to_owned(),
+        );
+    };
+    let (Ok(id), successor) = (
+        CertificateId::parse(&st.certificate_id),
+        st.successor
+            .as_deref()
+            .map(CertificateId::parse)
+            .transpose(),
+    ) else {
+        return Outcome::Failed("invalid_certificate_id", "malformed identifier".to_owned());
+    };
+    let Ok(successor) = successor else {
+        return Outcome::Failed("invalid_certificate_id", "malformed successor".to_owned());
+    };
+    let view = match svc.view(id.as_str()) {
+        Ok(v) => v,
+        Err(e) => {
+            let (c, d) = cert_error(e);
+            return Outcome::Failed(c, d);
+        }
+    };
+    // Already in effect: a rerun after an interruption.
+    if view.status == status.name()
+        && view.successor.as_deref() == successor.as_ref().map(CertificateId::as_str)
+    {
+        return Outcome::Skipped;
+    }
+    let body = issuer.status_body(&id, status, successor.as_ref(), view.latest_index, now_ms);
+    let Ok(statement) = BASE64_STANDARD.decode(body.statement) else {
+        return Outcome::Failed("internal", "statement encoding".to_owned());
+    };
+    match svc.change_status(&statement).await {
+        Ok(_) => Outcome::Imported,
+        Err(e) => {
+            let (c, d) = cert_error(e);
+            Outcome::Failed(c, d)
         }
     }
 }
@@ -358,11 +504,20 @@ pub(crate) struct Totals {
 }
 
 /// Imports `input` into an opened ledger.
+///
+/// A pipeline: a reader thread hands `chunk` lines at a time to `threads` persistent
+/// checking threads ([`Certificates::check_all`] on each share); meanwhile the previous
+/// chunk is admitted in one append ([`Certificates::admit_checked`]), and the one before it
+/// applies its status lines. Chunks are admitted in input order, and the resume point is
+/// saved only once a chunk's status lines are done too, so it never passes an unfinished
+/// line.
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn import_file(
     opened: &Opened,
     input: &Path,
     issuers: Arc<HashMap<String, Issuer>>,
-    workers: usize,
+    threads: usize,
+    chunk: usize,
     state_path: &Path,
     errors_path: &Path,
     bar: ProgressBar,
@@ -402,68 +557,61 @@ pub(crate) async fn import_file(
             .with_context(|| format!("opening {}", errors_path.display()))?,
     );
 
-    let (line_tx, line_rx) = tokio::sync::mpsc::channel::<(u64, String)>(workers.max(1) * 4);
-    let (out_tx, mut out_rx) = tokio::sync::mpsc::unbounded_channel::<(u64, Outcome)>();
+    // Stage 1: read and check, one chunk ahead of stage 2.
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<(Vec<(u64, Prepared)>, u64)>(1);
     let reader_bar = bar.clone();
+    let checker_svc = svc.clone();
+    let chunk = chunk.max(1);
     let reader = std::thread::spawn(move || -> Result<u64> {
-        let mut r = BufReader::new(file);
-        let mut line = String::new();
-        let mut n = 0u64;
-        loop {
-            line.clear();
-            let read = r.read_line(&mut line)?;
-            if read == 0 {
-                break;
+        let svc: &Certificates = &checker_svc;
+        std::thread::scope(|s| {
+            let mut work = Vec::with_capacity(threads.max(1));
+            for _ in 0..threads.max(1) {
+                let (tx, rx) = std::sync::mpsc::channel::<Vec<(u64, String)>>();
+                let (done_tx, done_rx) = std::sync::mpsc::channel();
+                s.spawn(move || {
+                    for part in rx {
+                        if done_tx.send(prepare(svc, &part, csv)).is_err() {
+                            break;
+                        }
+                    }
+                });
+                work.push((tx, done_rx));
             }
-            reader_bar.inc(read as u64);
-            n += 1;
-            let text = line.trim_end_matches(['\n', '\r']);
-            if n <= resume {
-                continue;
-            }
-            if line_tx.blocking_send((n, text.to_owned())).is_err() {
-                break;
-            }
-        }
-        Ok(n)
-    });
-    let line_rx = Arc::new(tokio::sync::Mutex::new(line_rx));
-    let progress = Arc::new(Progress {
-        done: std::sync::atomic::AtomicU64::new(resume),
-        changed: tokio::sync::Notify::new(),
-    });
-    let now_ms = proofless_ledger::clock::Clock::now_millis(&proofless_ledger::clock::SystemClock);
-    let mut tasks = Vec::new();
-    for _ in 0..workers.max(1) {
-        let (rx, tx, svc, issuers, progress) = (
-            line_rx.clone(),
-            out_tx.clone(),
-            svc.clone(),
-            issuers.clone(),
-            progress.clone(),
-        );
-        tasks.push(tokio::spawn(async move {
+            // Dropped when this closure returns, which stops the threads.
+            let checkers = Checkers { work };
+            let mut r = BufReader::new(file);
+            let mut line = String::new();
+            let mut n = 0u64;
+            let mut lines: Vec<(u64, String)> = Vec::with_capacity(chunk);
             loop {
-                let next = rx.lock().await.recv().await;
-                let Some((n, text)) = next else { break };
-                let outcome = if text.is_empty() || (csv && n == 1) {
-                    // Blank lines and the CSV header: nothing to import.
-                    Outcome::Ignored
-                } else {
-                    process(&svc, &issuers, &progress, n, &text, csv, now_ms).await
-                };
-                if tx.send((n, outcome)).is_err() {
+                line.clear();
+                let read = r.read_line(&mut line)?;
+                if read > 0 {
+                    reader_bar.inc(read as u64);
+                    n += 1;
+                    if n > resume {
+                        lines.push((n, line.trim_end_matches(['\n', '\r']).to_owned()));
+                    }
+                }
+                if lines.len() >= chunk || (read == 0 && !lines.is_empty()) {
+                    let prepared = checkers.prepare(std::mem::take(&mut lines))?;
+                    // `n`: every line up to here is in this chunk or an earlier one.
+                    if tx.blocking_send((prepared, n)).is_err() {
+                        break;
+                    }
+                }
+                if read == 0 {
                     break;
                 }
             }
-        }));
-    }
-    drop(out_tx);
+            Ok(n)
+        })
+    });
 
-    // Collect outcomes; advance the resume watermark over the contiguous done prefix.
+    // Stage 2: admit chunk by chunk, in order; report and save the resume point.
+    let now_ms = proofless_ledger::clock::Clock::now_millis(&proofless_ledger::clock::SystemClock);
     let mut totals = Totals::default();
-    let mut watermark = resume;
-    let mut done_above: BTreeSet<u64> = BTreeSet::new();
     let mut last_save = Instant::now();
     let save = |lines_done: u64| -> Result<()> {
         let s = ImportState {
@@ -472,45 +620,50 @@ pub(crate) async fn import_file(
         };
         write_durably(state_path, &serde_json::to_vec(&s)?, false)
     };
-    while let Some((n, outcome)) = out_rx.recv().await {
-        match outcome {
-            Outcome::Ignored => {}
-            Outcome::Imported => totals.imported += 1,
-            Outcome::Skipped => totals.skipped += 1,
-            Outcome::Failed(code, detail) => {
-                totals.failed += 1;
-                serde_json::to_writer(
-                    &mut errors,
-                    &ErrorRow {
-                        line: n,
-                        code,
-                        detail,
-                    },
-                )?;
-                errors.write_all(b"\n")?;
+    let mut report = |outcomes: Vec<(u64, Outcome)>, through: u64| -> Result<()> {
+        for (n, outcome) in outcomes {
+            match outcome {
+                Outcome::Ignored => {}
+                Outcome::Imported => totals.imported += 1,
+                Outcome::Skipped => totals.skipped += 1,
+                Outcome::Failed(code, detail) => {
+                    totals.failed += 1;
+                    serde_json::to_writer(
+                        &mut errors,
+                        &ErrorRow {
+                            line: n,
+                            code,
+                            detail,
+                        },
+                    )?;
+                    errors.write_all(b"\n")?;
+                }
             }
         }
-        done_above.insert(n);
-        while done_above.first() == Some(&(watermark + 1)) {
-            done_above.pop_first();
-            watermark += 1;
-        }
-        progress
-            .done
-            .store(watermark, std::sync::atomic::Ordering::SeqCst);
-        progress.changed.notify_waiters();
         if last_save.elapsed() > Duration::from_secs(1) {
             errors.flush()?;
-            save(watermark)?;
+            save(through)?;
             last_save = Instant::now();
             bar.set_message(format!(
                 "{} imported, {} skipped, {} errors",
                 totals.imported, totals.skipped, totals.failed
             ));
         }
+        Ok(())
+    };
+    // The previous chunk's status lines run while this chunk's certificates are admitted.
+    let mut settling: Option<Settling> = None;
+    while let Some((prepared, through)) = rx.recv().await {
+        let admitted = admit_chunk(&svc, prepared).await;
+        if let Some(previous) = settling.take() {
+            let (outcomes, through) = finish(previous).await?;
+            report(outcomes, through)?;
+        }
+        settling = Some(start_status(&svc, &issuers, admitted, through, now_ms));
     }
-    for t in tasks {
-        t.await?;
+    if let Some(last) = settling.take() {
+        let (outcomes, through) = finish(last).await?;
+        report(outcomes, through)?;
     }
     let lines = reader
         .join()
@@ -550,23 +703,30 @@ pub(crate) fn run(args: ImportArgs) -> Result<()> {
         )
         .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    let threads = args.threads.unwrap_or(cores).max(1);
+    if args.limits {
+        let (_, strict) = crate::bench::ed25519_rates()?;
+        println!(
+            "limits: ed25519 verify_strict/s {strict:.0} on 1 core, {:.0} on {cores}; 40 % of that: {:.0}",
+            strict * cores as f64,
+            0.4 * strict * cores as f64
+        );
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
     let started = Instant::now();
     let (totals, batches) = rt.block_on(async {
-        let log_config = proofless_ledger::LogConfig {
-            linger: Duration::from_millis(args.linger_ms),
-            linger_until: 1024,
-            ..proofless_ledger::LogConfig::default()
-        };
-        let opened = open_ledger(&file, data.clone(), log_config).await?;
+        let opened =
+            open_ledger(&file, data.clone(), proofless_ledger::LogConfig::default()).await?;
         let before = opened.log.metrics().batches();
         let totals = import_file(
             &opened,
             &args.input,
             issuers,
-            args.workers,
+            threads,
+            args.chunk,
             &state,
             &errors,
             bar.clone(),

@@ -18,6 +18,11 @@ mod verifycmd;
 mod witness;
 
 use clap::{Parser, Subcommand};
+
+/// mimalloc instead of the system allocator: the import and the server allocate many small
+/// buffers on every core, where glibc's malloc cost ~12 % of the CPU (decision 0012).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use std::path::PathBuf;
 use std::process::ExitCode;
 

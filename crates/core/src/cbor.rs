@@ -25,7 +25,7 @@ use thiserror::Error;
 pub const MAX_DEPTH: usize = 16;
 
 /// Why a byte string was refused as canonical CBOR.
-#[derive(Debug, Error, PartialEq, Eq)]
+#[derive(Debug, Clone, Error, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum CborError {
     /// The input is longer than the limit for this structure.
@@ -192,7 +192,7 @@ impl MapBuilder {
 }
 
 /// Why a canonical CBOR value does not have the shape of the expected structure.
-#[derive(Debug, Error, PartialEq, Eq)]
+#[derive(Debug, Clone, Error, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ShapeError {
     /// A required field is absent.

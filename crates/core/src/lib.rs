@@ -43,6 +43,7 @@ pub mod cbor;
 pub mod cert;
 pub mod checkpoint;
 pub mod cosign;
+pub mod ed25519;
 pub mod entry;
 pub mod httpsig;
 pub mod ids;

@@ -15,7 +15,7 @@
 //! * **Bad input changes nothing.** Every check runs before anything is appended.
 
 use crate::catalog::{Catalog, SchemaViolation};
-use crate::clock::{Clock, china_date, is_date};
+use crate::clock::{Clock, china_date};
 use crate::log::{AppendError, Log, PendingPut, ReadError};
 use crate::vault::{self, Pseudonym, PseudonymKey};
 use proofless_core::cbor::{self, MapBuilder, MapReader};
@@ -23,8 +23,8 @@ use proofless_core::cert::{
     CertError, FieldValue, HOLDER_ITEM, Item, KeyRetirement, SignedSecurityObject, SignedStatus,
     Status,
 };
-use proofless_core::entry::{CertificateIssued, Entry, KeyAction, KeyEvent, StatusChanged};
-use proofless_core::ids::{CertificateId, HolderCode, IdError};
+use proofless_core::entry::{Entry, KeyAction, KeyEvent, StatusChanged};
+use proofless_core::ids::{HolderCode, IdError};
 use proofless_core::keys::Role;
 use proofless_core::merkle::Hash;
 use proofless_core::pki::{self, PkiError, Principal, TrustAnchor};
@@ -33,8 +33,11 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use thiserror::Error;
 
+mod admission;
+pub use admission::Checked;
+
 /// Why an issuance, status change or retirement was refused. Nothing was written.
-#[derive(Debug, Error)]
+#[derive(Debug, Clone, Error)]
 #[non_exhaustive]
 pub enum CertificateError {
     /// The COSE_Sign1, security object or an item is malformed or non-canonical.
@@ -756,207 +759,18 @@ impl Certificates {
         self.proven(certificate_id, appended, 0)
     }
 
-    /// Issues a certificate without computing its inclusion proof (bulk import): returns
-    /// the identifier and the `CertificateIssued` entry's index with its checkpoint.
+    /// Issues a certificate without computing its inclusion proof: returns the identifier
+    /// and the `CertificateIssued` entry's index with its checkpoint. [`Self::check`], then
+    /// [`Self::admit_checked`] with a batch of one.
     pub async fn admit(
         &self,
         req: IssueRequest,
     ) -> Result<(String, crate::Appended), CertificateError> {
-        // 1. The signed object, its issuer chain, and the signature.
-        let signed = SignedSecurityObject::parse(&req.security_object).map_err(malformed)?;
-        let chain = signed.x5chain().map_err(malformed)?;
-        let principal = self.principal(&chain)?;
-        let verified = signed
-            .verify(principal.verifying_key())
-            .map_err(malformed)?;
-        let so = verified.object().clone();
-
-        // 2. Who issued what: identifier, type, issuer organisation.
-        let id =
-            CertificateId::parse(&so.certificate_id).map_err(CertificateError::BadIdentifier)?;
-        if id.type_code().as_str() != so.type_code || id.issuer().as_str() != so.issuer {
-            return Err(CertificateError::IssuerMismatch);
-        }
-        if principal.organisation().map(|u| u.as_str().to_owned()) != Some(so.issuer.clone()) {
-            return Err(CertificateError::IssuerMismatch);
-        }
-        let cert_type = self
-            .catalog
-            .get(&so.type_code)
-            .ok_or(CertificateError::UnknownType)?;
-        if !principal
-            .certificate_types()
-            .iter()
-            .any(|t| t.as_str() == so.type_code)
-        {
-            return Err(CertificateError::TypeNotAllowed);
-        }
-
-        // 3. Signing time and validity dates. A signing time from the future would let a
-        // key backdate nothing, but it would let the signature outlive a retirement that
-        // happens before that time, so it is refused.
-        if so.signed > self.clock.now_millis() + 5 * 60 * 1000 {
-            return Err(CertificateError::SignedInFuture);
-        }
-        if !is_date(&so.valid_from)
-            || so
-                .valid_until
-                .as_deref()
-                .is_some_and(|u| !is_date(u) || *u < *so.valid_from)
-        {
-            return Err(CertificateError::BadValidity);
-        }
-
-        // 4. Every item matches its digest; exactly the signed names are disclosed.
-        let mut disclosed: BTreeMap<String, Item> = BTreeMap::new();
-        let mut holder = None;
-        let mut values = serde_json::Map::new();
-        for raw in &req.items {
-            let item = verified.check_item_bytes(raw).map_err(|e| match e {
-                CertError::Item(m) => CertificateError::DigestMismatch(m),
-                _ => CertificateError::DigestMismatch("an item is malformed"),
-            })?;
-            if item.name == HOLDER_ITEM {
-                if holder.is_some() {
-                    return Err(CertificateError::DigestMismatch(
-                        "the holder item is repeated",
-                    ));
-                }
-                holder = Some(item.clone());
-            } else {
-                let v = match &item.value {
-                    FieldValue::Text(s) => serde_json::Value::String(s.clone()),
-                    FieldValue::Int(i) => serde_json::Value::from(*i),
-                    FieldValue::Bool(b) => serde_json::Value::Bool(*b),
-                };
-                if values.insert(item.name.clone(), v).is_some() {
-                    return Err(CertificateError::DigestMismatch("an item is repeated"));
-                }
-                disclosed.insert(item.name.clone(), item);
-            }
-        }
-        if values.len() != so.digests.len() {
-            return Err(CertificateError::DigestMismatch(
-                "a signed field has no disclosed item",
-            ));
-        }
-        let holder = holder.ok_or(CertificateError::DigestMismatch(
-            "the holder item is missing",
-        ))?;
-
-        // 5. The holder code: checksum, and a code type this certificate type is held by.
-        let FieldValue::Text(hv) = &holder.value else {
-            return Err(CertificateError::BadHolderCode("not text"));
-        };
-        let (code_type, code) = hv
-            .split_once(':')
-            .ok_or(CertificateError::BadHolderCode("not <type>:<code>"))?;
-        let holder_code = HolderCode::parse(code_type, code)
-            .map_err(|_| CertificateError::BadHolderCode("malformed or wrong check character"))?;
-        if !cert_type
-            .holder_code_types
-            .contains(&holder_code.code_type())
-        {
-            return Err(CertificateError::BadHolderCode(
-                "this type is not held by that kind of holder",
-            ));
-        }
-
-        // 6. Field values against the type's schema.
-        cert_type
-            .validate(&serde_json::Value::Object(values))
-            .map_err(CertificateError::Schema)?;
-
-        // 7. Unique identifier: not in the log, not being issued right now.
-        let _guard = self.reserve(id.as_str())?;
-        if self
-            .store
-            .get(Table::Certificates, &certificate_key(id.as_str()))
-            .map_err(store_err)?
-            .is_some()
-        {
-            return Err(CertificateError::Duplicate);
-        }
-
-        // 8. Build the entries and side writes, and append them in one batch.
-        let pseudonym = self.pseudonym(&holder_code);
-        let (hkey, new_key) = self.holder_key(&pseudonym)?;
-        // However this issuance ends, a key generated for it leaves the pending map: by
-        // then it is either committed or abandoned.
-        let _pending = PendingKey {
-            map: &self.pending_keys,
-            holder: new_key.then_some(pseudonym),
-        };
-        let payload = encode_payload(&holder, &disclosed);
-        let sealed = vault::seal(&hkey, random::<24>()?, id.as_str().as_bytes(), &payload);
-        let mut entries = Vec::new();
-        let mut puts = Vec::new();
-        self.ensure_registered(&principal).await?;
-        let issued_at = entries.len();
-        entries.push(Entry::CertificateIssued(CertificateIssued {
-            time: self.clock.now_millis(),
-            holder: pseudonym,
-            issuer_key: principal.key_id(),
-            security_object: verified.log_form(),
-        }));
-        let record = StatusRecord {
-            status: Status::Valid,
-            issued_index: 0,
-            type_code: so.type_code.clone(),
-            issuer: so.issuer.clone(),
-            holder: pseudonym,
-            valid_until: so.valid_until.clone(),
-            successor: None,
-        };
-        let mut holder_index = pseudonym.to_vec();
-        holder_index.extend_from_slice(so.type_code.as_bytes());
-        let put = |table, key: Vec<u8>, value, mode| Put {
-            table,
-            key,
-            value,
-            mode,
-        };
-        puts.push(PendingPut {
-            put: put(
-                Table::Certificates,
-                certificate_key(id.as_str()).to_vec(),
-                Vec::new(),
-                PutMode::Insert,
-            ),
-            key_index_of: None,
-            index_of: Some(issued_at),
-        });
-        // Tables keyed by the issued entry's index grow at their right edge, which keeps
-        // their pages full (keys in arrival order would leave them half empty).
-        for (table, key, value) in [
-            (Table::HolderIndex, holder_index, Vec::new()),
-            (Table::Payloads, Vec::new(), sealed),
-        ] {
-            puts.push(PendingPut {
-                put: put(table, key, value, PutMode::Insert),
-                key_index_of: Some(issued_at),
-                index_of: None,
-            });
-        }
-        puts.push(PendingPut::plain(put(
-            Table::HolderKeys,
-            pseudonym.to_vec(),
-            hkey.to_vec(),
-            PutMode::InsertOrSame,
-        )));
-        puts.push(PendingPut {
-            put: put(Table::Status, Vec::new(), record.encode(), PutMode::Insert),
-            key_index_of: Some(issued_at),
-            index_of: Some(issued_at),
-        });
-        let appended = self.append_entries(&entries, puts).await?;
-        Ok((
-            id.as_str().to_owned(),
-            crate::Appended {
-                index: appended.index + issued_at as u64,
-                checkpoint: appended.checkpoint,
-            },
-        ))
+        let checked = self.check(&req)?;
+        self.admit_checked(vec![checked])
+            .await
+            .pop()
+            .unwrap_or(Err(CertificateError::Unavailable))
     }
 
     /// The issued entry's index of certificate `id`.

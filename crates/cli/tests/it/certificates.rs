@@ -152,24 +152,7 @@ fn import_reports_bad_lines_resumes_and_never_imports_twice() {
     .join("\n");
     std::fs::write(&input, body).unwrap();
     let data = dir.path().join("data");
-    let import = |extra: &[&str]| {
-        let config = keys().join("proofless.toml");
-        let keys_dir = keys();
-        let mut args = vec![
-            "import",
-            "--config",
-            config.to_str().unwrap(),
-            "--data",
-            data.to_str().unwrap(),
-            "--input",
-            input.to_str().unwrap(),
-            "--issuer-keys",
-            keys_dir.to_str().unwrap(),
-            "--quiet",
-        ];
-        args.extend_from_slice(extra);
-        run(&args)
-    };
+    let import = |extra: &[&str]| import_into(&input, &data, extra);
     let o = import(&[]);
     assert!(o.status.success(), "{}", text(&o));
     assert!(text(&o).contains("imported 4"), "{}", text(&o));
@@ -212,4 +195,102 @@ fn import_reports_bad_lines_resumes_and_never_imports_twice() {
     assert!(text(&o).contains("imported 0"), "{}", text(&o));
     assert!(text(&o).contains("compacted"), "{}", text(&o));
     assert!(text(&o).contains("skipped 4"), "{}", text(&o));
+}
+
+/// Runs `proofless import` of `input` into `data` with the example keys.
+fn import_into(input: &Path, data: &Path, extra: &[&str]) -> std::process::Output {
+    let config = keys().join("proofless.toml");
+    let keys_dir = keys();
+    let mut args = vec![
+        "import",
+        "--config",
+        config.to_str().unwrap(),
+        "--data",
+        data.to_str().unwrap(),
+        "--input",
+        input.to_str().unwrap(),
+        "--issuer-keys",
+        keys_dir.to_str().unwrap(),
+        "--quiet",
+    ];
+    args.extend_from_slice(extra);
+    run(&args)
+}
+
+/// Chunks are admitted in one append each: a forged line, a repeated line and a status
+/// change about an earlier chunk's certificate give the same per-line results whatever
+/// the chunk size, and a bad line never holds back the others of its chunk.
+#[test]
+fn import_in_chunks_refuses_only_the_bad_lines() {
+    use base64::{Engine, prelude::BASE64_STANDARD};
+    let dir = tempfile::tempdir().unwrap();
+    let mut lines = Vec::new();
+    for i in 0..3 {
+        let out = dir.path().join(format!("c{i}.json"));
+        let o = issue_to(dir.path(), &format!("20240020{i:02}"), "男", &out);
+        assert!(o.status.success(), "{}", text(&o));
+        lines.push(String::from_utf8(std::fs::read(&out).unwrap()).unwrap());
+    }
+    // The second certificate with one byte of its issuer signature (the COSE_Sign1's
+    // last element) changed.
+    let forged = {
+        let mut v: serde_json::Value = serde_json::from_str(&lines[1]).unwrap();
+        let mut cose = BASE64_STANDARD
+            .decode(v["security_object"].as_str().unwrap())
+            .unwrap();
+        *cose.last_mut().unwrap() ^= 0x01;
+        v["security_object"] = BASE64_STANDARD.encode(cose).into();
+        v.to_string()
+    };
+    let id = |line: &str| -> String {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        let cose = BASE64_STANDARD
+            .decode(v["security_object"].as_str().unwrap())
+            .unwrap();
+        proofless_core::cert::SignedSecurityObject::parse(&cose)
+            .unwrap()
+            .object()
+            .certificate_id
+            .clone()
+    };
+    let status = format!(
+        r#"{{"status":"suspended","certificate_id":"{}","issuer":"issuer-qingdao-civil-affairs"}}"#,
+        id(&lines[0])
+    );
+    // 1 ok, 2 forged, 3 ok, 4 ok (the genuine one of line 2), 5 status change of line 1,
+    // 6 line 1 again.
+    let body = [
+        lines[0].as_str(),
+        forged.as_str(),
+        lines[2].as_str(),
+        lines[1].as_str(),
+        status.as_str(),
+        lines[0].as_str(),
+    ]
+    .join("\n");
+    for chunk in ["1", "2", "4", "2048"] {
+        let run_dir = dir.path().join(format!("chunk-{chunk}"));
+        std::fs::create_dir(&run_dir).unwrap();
+        let input = run_dir.join("in.jsonl");
+        std::fs::write(&input, &body).unwrap();
+        let o = import_into(&input, &run_dir.join("data"), &["--chunk", chunk]);
+        assert!(o.status.success(), "{}", text(&o));
+        assert!(
+            text(&o).contains("imported 4 (")
+                && text(&o).contains("skipped 1 already present, 1 errors"),
+            "--chunk {chunk}: {}",
+            text(&o)
+        );
+        let errors = std::fs::read_to_string(format!("{}.errors.jsonl", input.display())).unwrap();
+        let rows: Vec<serde_json::Value> = errors
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(rows.len(), 1, "--chunk {chunk}: {errors}");
+        assert_eq!(
+            (rows[0]["line"].as_u64(), rows[0]["code"].as_str()),
+            (Some(2), Some("bad_signature")),
+            "--chunk {chunk}"
+        );
+    }
 }

@@ -569,6 +569,111 @@ async fn an_identifier_is_admitted_once_even_under_concurrency() {
 }
 
 #[tokio::test]
+async fn a_checked_batch_is_one_append_and_refuses_only_its_bad_members() {
+    let fx = fx();
+    let (issuer, uscc) = civil_affairs();
+    // The key's first use registers it in its own append; after that a batch is one.
+    let first = marriage(uscc, "2024000100", citizen(100));
+    fx.svc.issue(request(&issuer, &first)).await.unwrap();
+    let (size, batches) = (fx.log.latest().size, fx.log.metrics().batches());
+
+    let a = marriage(uscc, "2024000101", citizen(101));
+    // Another certificate reusing `a`'s identifier.
+    let reused = marriage(uscc, "2024000101", citizen(103));
+    // Same new holder as `a`: both must be sealed under one holder key.
+    let b = marriage(uscc, "2024000102", citizen(101));
+    let check = |d: &proofless_client::issuer::Draft| fx.svc.check(&request(&issuer, d)).unwrap();
+    // A checked certificate holds personal data: its `Debug` names only the identifier.
+    let shown = format!("{:?}", check(&a));
+    assert!(shown.contains(a.id.as_str()), "{shown}");
+    for private in ["payload", "pseudonym", citizen(101).as_str()] {
+        assert!(!shown.contains(private), "{shown}");
+    }
+    let results = fx
+        .svc
+        .admit_checked(vec![
+            check(&a),
+            check(&reused),
+            check(&first),
+            check(&b),
+            check(&b),
+        ])
+        .await;
+    let codes: Vec<&str> = results
+        .iter()
+        .map(|r| r.as_ref().map_or_else(CertificateError::code, |_| "ok"))
+        .collect();
+    assert_eq!(
+        codes,
+        [
+            "ok",
+            "duplicate_certificate_id",
+            "duplicate_certificate_id",
+            "ok",
+            "duplicate_certificate_id"
+        ]
+    );
+    let (ia, ib) = (
+        results[0].as_ref().unwrap().1.index,
+        results[3].as_ref().unwrap().1.index,
+    );
+    assert_eq!((ia, ib), (size, size + 1), "consecutive, in batch order");
+    assert_eq!(fx.log.latest().size, size + 2);
+    assert_eq!(fx.log.metrics().batches(), batches + 1, "one commit");
+    for (draft, index) in [(&a, ia), (&b, ib)] {
+        let view = fx.svc.view(draft.id.as_str()).unwrap();
+        assert_eq!((view.issued_index, view.status), (index, "valid"));
+        let held = fx.svc.held(index).unwrap();
+        let items = fx.svc.disclosure(&held).unwrap().items;
+        assert_eq!(items.len(), draft.values.len() + 1, "the payload opens");
+    }
+    // Nothing of a refused member was written: its holder has no certificate.
+    assert!(
+        fx.svc
+            .holdings(&fx.svc.pseudonym(&citizen(103)), MARRIAGE)
+            .unwrap()
+            .is_empty()
+    );
+}
+
+/// `check_all` verifies the signatures of a large batch together: one forged signature
+/// among them is refused as `bad_signature`, exactly as `check` refuses it, and only it.
+#[tokio::test]
+async fn check_all_refuses_only_the_forged_signature_of_a_batch() {
+    let fx = fx();
+    let (issuer, uscc) = civil_affairs();
+    let mut reqs: Vec<IssueRequest> = (0..100u16)
+        .map(|i| {
+            request(
+                &issuer,
+                &marriage(uscc, &format!("20240300{i:02}"), citizen(i)),
+            )
+        })
+        .collect();
+    // One byte of the signature (the COSE_Sign1's last element) changed.
+    *reqs[37].security_object.last_mut().unwrap() ^= 0x01;
+    let all = fx.svc.check_all(&reqs);
+    for (i, (batched, req)) in all.iter().zip(&reqs).enumerate() {
+        let one = fx.svc.check(req);
+        assert_eq!(
+            batched.as_ref().err().map(CertificateError::code),
+            one.as_ref().err().map(CertificateError::code),
+            "request {i}"
+        );
+    }
+    let refused: Vec<(usize, &str)> = all
+        .iter()
+        .enumerate()
+        .filter_map(|(i, r)| r.as_ref().err().map(|e| (i, e.code())))
+        .collect();
+    assert_eq!(refused, [(37, "bad_signature")]);
+    // The rest are admitted, in one append.
+    let checked: Vec<_> = all.into_iter().filter_map(Result::ok).collect();
+    let results = fx.svc.admit_checked(checked).await;
+    assert!(results.iter().all(Result::is_ok));
+}
+
+#[tokio::test]
 async fn status_lifecycle() {
     let fx = fx();
     let (issuer, uscc) = civil_affairs();
