@@ -19,16 +19,12 @@ mod witness;
 
 use clap::{Parser, Subcommand};
 
-/// mimalloc instead of the system allocator: the import and the server allocate many small
-/// buffers on every core, where glibc's malloc cost ~12 % of the CPU (decision 0012).
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 /// mimalloc instead of the system allocator: the server, the import and the replay
 /// allocate from many threads at once, where glibc's malloc spent ~9 % of the server's
-/// CPU (docs/decisions/0012-mimalloc.md).
+/// CPU and ~12 % of an import's (docs/decisions/0013-mimalloc.md).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
