@@ -149,7 +149,7 @@ fn canonical_y(bytes: &[u8; 32]) -> bool {
     !(bytes[0] >= 0xed && bytes[1..31].iter().all(|b| *b == 0xff) && bytes[31] & 0x7f == 0x7f)
 }
 
-/// 8 bytes of `SHA-512(seed ‖ label ‖ i)`, for the secret weights and subsets.
+/// 64 bytes of `SHA-512(seed ‖ label ‖ i)`, for the secret weights and subsets.
 fn prf(seed: &[u8; 32], label: u8, i: usize) -> [u8; 64] {
     let mut h = Sha512::new();
     h.update(seed);
@@ -370,6 +370,46 @@ mod tests {
             Signature::from_bytes(&r_high),
             msg.clone(),
         ));
+        // The identity as R with s = k·a: [s]B − [k]A is the identity, so a plain batch
+        // accepts it without any grinding; verify_strict refuses a small-order R.
+        let (vk, sig) = sign_raw(
+            a,
+            EdwardsPoint::default(),
+            Scalar::ZERO,
+            EIGHT_TORSION[0],
+            &msg,
+        );
+        assert!(vk.verify_strict(&msg, &sig).is_err());
+        extra.push((vk, sig, msg.clone()));
+        // Non-canonical R with a canonical s: y = p + 3 (a mixed-order point).
+        let mut r_p3 = [0u8; 64];
+        r_p3[..32].copy_from_slice(&[0xff; 32]);
+        r_p3[0] = 0xf0;
+        r_p3[31] = 0x7f;
+        extra.push((k.verifying_key(), Signature::from_bytes(&r_p3), msg.clone()));
+        // An R that does not decompress.
+        let no_point = (2u8..=255)
+            .find(|y| {
+                let mut b = [0u8; 32];
+                b[0] = *y;
+                CompressedEdwardsY(b).decompress().is_none()
+            })
+            .unwrap();
+        let mut r_none = good;
+        r_none[..32].copy_from_slice(&[0; 32]);
+        r_none[0] = no_point;
+        extra.push((
+            k.verifying_key(),
+            Signature::from_bytes(&r_none),
+            msg.clone(),
+        ));
+        // A non-canonical key encoding (y = p + 3), where the library accepts it as a key.
+        let mut a_p3 = [0xffu8; 32];
+        a_p3[0] = 0xf0;
+        a_p3[31] = 0x7f;
+        if let Ok(vk) = VerifyingKey::from_bytes(&a_p3) {
+            extra.push((vk, Signature::from_bytes(&good), msg.clone()));
+        }
         let (got, strict) = check(&extra, 3);
         assert_eq!(got, strict);
         assert!(got[..100].iter().all(|b| *b));

@@ -459,6 +459,46 @@ fn a_forged_signature_an_unknown_key_and_a_wrong_version_are_found() {
     );
 }
 
+/// A department that signs with the identity as `R` and `s = k·a`: `[s]B − [k]A` is the
+/// identity, so ed25519-dalek's `verify_batch` accepts it (no grinding needed), but
+/// `verify_strict` refuses a small-order `R`, and so must the replay — in a batch (the
+/// long log) and one by one (a short one).
+#[test]
+fn a_signature_with_a_small_order_r_is_refused_as_verify_strict_refuses_it() {
+    use curve25519_dalek::scalar::Scalar;
+    use sha2::{Digest as _, Sha512};
+    for mut log in [long_log(), honest()] {
+        let i = log.access("housing", None, Decision::Deny, "invalid_holder_code");
+        let mut e = match Entry::decode(&log.entries[i as usize]).unwrap() {
+            Entry::AccessRecorded(a) => a,
+            _ => unreachable!(),
+        };
+        let base = e.request.signature_base().unwrap();
+        let mut r = [0u8; 32];
+        r[0] = 1; // y = 1: the identity
+        let a = log.housing.key.verifying_key();
+        let k = Scalar::from_bytes_mod_order_wide(
+            &Sha512::new()
+                .chain_update(r)
+                .chain_update(a.as_bytes())
+                .chain_update(base.as_bytes())
+                .finalize()
+                .into(),
+        );
+        let s = k * log.housing.key.to_scalar();
+        e.request.signature[..32].copy_from_slice(&r);
+        e.request.signature[32..].copy_from_slice(s.as_bytes());
+        let sig = ed25519_dalek::Signature::from_bytes(&e.request.signature);
+        assert!(a.verify_strict(base.as_bytes(), &sig).is_err());
+        log.entries[i as usize] = Entry::AccessRecorded(e).encode().unwrap().into_bytes();
+        let got = codes(&replay(&log.serve()));
+        assert!(
+            got.contains(&("signature_invalid".into(), Some(i))),
+            "{got:?}"
+        );
+    }
+}
+
 /// A log of several bundles, so that tampering has old entries to rewrite.
 fn long_log() -> Log {
     let mut log = honest();
