@@ -12,6 +12,7 @@ mod import;
 mod keys;
 mod load;
 mod logcmd;
+mod logsink;
 mod policycmd;
 mod serve;
 mod verifycmd;
@@ -244,13 +245,19 @@ fn main() -> ExitCode {
             AuditCommand::Replay(args) => auditcmd::replay(args),
             AuditCommand::Export(args) => auditcmd::export(args),
         },
-        Command::Check(args) => return ExitCode::from(checkcmd::run(args)),
+        Command::Check(args) => {
+            let code = checkcmd::run(args);
+            logsink::flush();
+            return ExitCode::from(code);
+        }
         Command::Bench { command } => match command {
             BenchCommand::Log(args) => bench::log(args),
             BenchCommand::Replay(args) => benchreplay::run(args),
         },
         Command::Witness(args) => witness::run(args),
     };
+    // Everything logged so far reaches stderr before the error or the exit.
+    logsink::flush();
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -65,7 +65,7 @@ pub(crate) fn init_tracing(json: bool) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let b = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(crate::logsink::LogSink::stderr())
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
     if json {
         b.json().init();
