@@ -26,8 +26,7 @@ use clap::Args;
 use proofless_client::department::{DepartmentClient, DepartmentSigner};
 use proofless_core::cert::{FieldValue, HOLDER_ITEM, Item, SignedSecurityObject};
 use std::collections::BTreeMap;
-use std::io::{BufRead as _, Read as _, Write as _};
-use std::net::TcpStream;
+use std::io::BufRead as _;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -193,7 +192,11 @@ fn http_request(
 
 /// Reads one HTTP/1.1 response with a `content-length` body into `buf`; returns its
 /// status and where the body starts.
-fn read_response(stream: &mut TcpStream, buf: &mut Vec<u8>) -> std::io::Result<(u16, usize)> {
+async fn read_response(
+    stream: &mut tokio::net::TcpStream,
+    buf: &mut Vec<u8>,
+) -> std::io::Result<(u16, usize)> {
+    use tokio::io::AsyncReadExt as _;
     let bad = |m: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, m.to_owned());
     buf.clear();
     let mut chunk = [0u8; 16 * 1024];
@@ -201,7 +204,7 @@ fn read_response(stream: &mut TcpStream, buf: &mut Vec<u8>) -> std::io::Result<(
         if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
             break i + 4;
         }
-        let n = stream.read(&mut chunk)?;
+        let n = stream.read(&mut chunk).await?;
         if n == 0 {
             return Err(bad("connection closed"));
         }
@@ -221,13 +224,67 @@ fn read_response(stream: &mut TcpStream, buf: &mut Vec<u8>) -> std::io::Result<(
         })
         .ok_or_else(|| bad("no content-length"))?;
     while buf.len() < head_end + len {
-        let n = stream.read(&mut chunk)?;
+        let n = stream.read(&mut chunk).await?;
         if n == 0 {
             return Err(bad("connection closed mid-body"));
         }
         buf.extend_from_slice(&chunk[..n]);
     }
     Ok((status, head_end))
+}
+
+/// One connection's requests, in order, each timed from its write to its whole answer.
+async fn connection(
+    addr: std::net::SocketAddr,
+    q: Vec<(usize, Vec<u8>)>,
+    warm_each: usize,
+    keep: bool,
+    progress: indicatif::ProgressBar,
+) -> (Tally, Bodies) {
+    use tokio::io::AsyncWriteExt as _;
+    let mut t = Tally::default();
+    let mut bodies = Vec::new();
+    let mut stream = match tokio::net::TcpStream::connect(addr).await {
+        Ok(st) => st,
+        Err(_) => {
+            t.transport_errors += q.len() as u64;
+            return (t, bodies);
+        }
+    };
+    let _ = stream.set_nodelay(true);
+    let mut buf = Vec::with_capacity(16 * 1024);
+    for (i, (n, req)) in q.iter().enumerate() {
+        let started = Instant::now();
+        let r = match stream.write_all(req).await {
+            Ok(()) => read_response(&mut stream, &mut buf).await,
+            Err(e) => Err(e),
+        };
+        let done = Instant::now();
+        progress.inc(1);
+        if keep && let Ok((_, head)) = &r {
+            bodies.push((*n, buf[*head..].to_vec()));
+        }
+        if i < warm_each {
+            continue;
+        }
+        t.first.get_or_insert(started);
+        t.last = Some(done);
+        match r {
+            Ok((status, _)) => {
+                let us = (done - started).as_micros();
+                t.latencies_us.push(u32::try_from(us).unwrap_or(u32::MAX));
+                *t.by_status.entry(status).or_default() += 1;
+            }
+            Err(_) => {
+                t.transport_errors += 1;
+                match tokio::net::TcpStream::connect(addr).await {
+                    Ok(st) => stream = st,
+                    Err(_) => return (t, bodies),
+                }
+            }
+        }
+    }
+    (t, bodies)
 }
 
 /// Response bodies of one connection, by request number.
@@ -312,59 +369,33 @@ fn send_all(
         ))
         .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
-    let results: Vec<(Tally, Bodies)> = std::thread::scope(|s| {
-        let handles: Vec<_> = queues
-            .into_iter()
-            .map(|q| {
-                let progress = &progress;
-                s.spawn(move || {
-                    let mut t = Tally::default();
-                    let mut bodies = Vec::new();
-                    let mut stream = match TcpStream::connect(addr) {
-                        Ok(st) => st,
-                        Err(_) => {
-                            t.transport_errors += q.len() as u64;
-                            return (t, bodies);
-                        }
-                    };
-                    let _ = stream.set_nodelay(true);
-                    let mut buf = Vec::with_capacity(16 * 1024);
-                    for (i, (n, req)) in q.iter().enumerate() {
-                        let started = Instant::now();
-                        let r = stream
-                            .write_all(req)
-                            .and_then(|()| read_response(&mut stream, &mut buf));
-                        let done = Instant::now();
-                        progress.inc(1);
-                        if keep && let Ok((_, head)) = &r {
-                            bodies.push((*n, buf[*head..].to_vec()));
-                        }
-                        if i < warm_each {
-                            continue;
-                        }
-                        t.first.get_or_insert(started);
-                        t.last = Some(done);
-                        match r {
-                            Ok((status, _)) => {
-                                let us = (done - started).as_micros();
-                                t.latencies_us.push(u32::try_from(us).unwrap_or(u32::MAX));
-                                *t.by_status.entry(status).or_default() += 1;
-                            }
-                            Err(_) => {
-                                t.transport_errors += 1;
-                                match TcpStream::connect(addr) {
-                                    Ok(st) => stream = st,
-                                    Err(_) => return (t, bodies),
-                                }
-                            }
-                        }
-                    }
-                    (t, bodies)
+    // One thread, one task per connection: the generator shares the two cores with the
+    // server, and 64 blocking threads cost it a context switch per request.
+    let run = |rt: tokio::runtime::Runtime| {
+        rt.block_on(async {
+            let tasks: Vec<_> = queues
+                .into_iter()
+                .map(|q| {
+                    let progress = progress.clone();
+                    tokio::spawn(connection(addr, q, warm_each, keep, progress))
                 })
-            })
-            .collect();
-        handles.into_iter().filter_map(|h| h.join().ok()).collect()
-    });
+                .collect();
+            let mut out = Vec::with_capacity(tasks.len());
+            for t in tasks {
+                if let Ok(r) = t.await {
+                    out.push(r);
+                }
+            }
+            out
+        })
+    };
+    let results: Vec<(Tally, Bodies)> = match tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .build()
+    {
+        Ok(rt) => run(rt),
+        Err(_) => Vec::new(),
+    };
     progress.finish_and_clear();
     let mut all = Tally::default();
     let mut bodies = vec![Vec::new(); if keep { total } else { 0 }];
