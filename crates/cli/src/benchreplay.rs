@@ -5,7 +5,7 @@
 //! signatures by the example keys: one entry in ten a certificate (the issuer's
 //! COSE_Sign1 over a demo-data certificate), one in ten a consent granted by the channel
 //! and the next its use by the housing department, the rest statutory verifications,
-//! each RFC 9421-signed. It is served from memory through the same [`Fetch`] interface the
+//! each RFC 9421-signed. It is served from memory through the same [`proofless_client::Fetch`] interface the
 //! replay reads the HTTP API and bundles with, so the measurement is the replay itself.
 
 use crate::demo::{Generator, load_principals};
@@ -16,7 +16,6 @@ use ed25519_dalek::pkcs8::DecodePrivateKey;
 use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
 use indicatif::{ProgressBar, ProgressStyle};
 use proofless_client::audit::{self, PolicyFile, ReplayConfig};
-use proofless_client::{Fetch, FetchError};
 use proofless_core::cert::SignedSecurityObject;
 use proofless_core::checkpoint::LedgerSigner;
 use proofless_core::entry::{
@@ -198,22 +197,6 @@ fn entry(ctx: &Ctx, generator: &mut Generator, i: u64) -> Result<Vec<u8>> {
     Ok(e.encode()?.into_bytes())
 }
 
-/// The log in memory, as its read API serves it.
-struct MemoryLog {
-    files: HashMap<String, Vec<u8>>,
-}
-
-impl Fetch for MemoryLog {
-    fn get(&self, path: &str) -> Result<Vec<u8>, FetchError> {
-        self.files
-            .get(path)
-            .cloned()
-            .ok_or_else(|| FetchError::NotFound {
-                path: path.to_owned(),
-            })
-    }
-}
-
 fn bar(quiet: bool, len: u64, what: &str) -> ProgressBar {
     if quiet {
         return ProgressBar::hidden();
@@ -230,7 +213,7 @@ fn bar(quiet: bool, len: u64, what: &str) -> ProgressBar {
 
 /// Ed25519 `verify_strict` per second on one thread, and batch verification per second
 /// on one thread and on `threads`, in batches of `size`, over 300-byte messages signed by
-/// [`LIMIT_KEYS`] keys: a log's signatures come from a few departments, channels and
+/// `LIMIT_KEYS` keys: a log's signatures come from a few departments, channels and
 /// issuers, and `verify_strict_all` checks each distinct key of a batch once.
 fn raw_limits(threads: usize, size: usize) -> Result<(f64, f64, f64)> {
     const LIMIT_KEYS: usize = 8;
@@ -493,7 +476,8 @@ pub(crate) fn run(args: ReplayBenchArgs) -> Result<()> {
         started.elapsed().as_secs_f64()
     );
 
-    let server = MemoryLog { files: files_out };
+    // The log in memory, as its read API serves it.
+    let server = files_out;
     let cfg = ReplayConfig {
         ledger: signer.verifier(),
         anchor,

@@ -355,7 +355,7 @@ fn send_all(
     c: usize,
     warmup: usize,
     keep: bool,
-) -> (Tally, Vec<Vec<u8>>) {
+) -> Result<(Tally, Vec<Vec<u8>>)> {
     let total = requests.len();
     let mut queues: Vec<Vec<(usize, Vec<u8>)>> = vec![Vec::new(); c];
     for (n, r) in requests.into_iter().enumerate() {
@@ -371,31 +371,23 @@ fn send_all(
     );
     // One thread, one task per connection: the generator shares the two cores with the
     // server, and 64 blocking threads cost it a context switch per request.
-    let run = |rt: tokio::runtime::Runtime| {
-        rt.block_on(async {
-            let tasks: Vec<_> = queues
-                .into_iter()
-                .map(|q| {
-                    let progress = progress.clone();
-                    tokio::spawn(connection(addr, q, warm_each, keep, progress))
-                })
-                .collect();
-            let mut out = Vec::with_capacity(tasks.len());
-            for t in tasks {
-                if let Ok(r) = t.await {
-                    out.push(r);
-                }
-            }
-            out
-        })
-    };
-    let results: Vec<(Tally, Bodies)> = match tokio::runtime::Builder::new_current_thread()
+    let rt = tokio::runtime::Builder::new_current_thread()
         .enable_io()
         .build()
-    {
-        Ok(rt) => run(rt),
-        Err(_) => Vec::new(),
-    };
+        .context("starting the load generator's runtime")?;
+    let results: Vec<(Tally, Bodies)> = rt.block_on(async {
+        let tasks: Vec<_> = queues
+            .into_iter()
+            .map(|q| tokio::spawn(connection(addr, q, warm_each, keep, progress.clone())))
+            .collect();
+        let mut out = Vec::with_capacity(tasks.len());
+        for t in tasks {
+            if let Ok(r) = t.await {
+                out.push(r);
+            }
+        }
+        out
+    });
     progress.finish_and_clear();
     let mut all = Tally::default();
     let mut bodies = vec![Vec::new(); if keep { total } else { 0 }];
@@ -418,7 +410,7 @@ fn send_all(
         }
     }
     all.latencies_us.sort_unstable();
-    (all, bodies)
+    Ok((all, bodies))
 }
 
 /// Prints one phase; returns its rate, or fails unless every request got `want`.
@@ -520,7 +512,7 @@ pub(crate) fn run(args: LoadArgs) -> Result<()> {
             "with tlog-proof"
         }
     );
-    let (t, _) = send_all("verifications", addr, plain, c, args.warmup, false);
+    let (t, _) = send_all("verifications", addr, plain, c, args.warmup, false)?;
     let plain_rate = report(&label, &t, 200, c)?;
     if !args.consent {
         return Ok(());
@@ -538,7 +530,7 @@ pub(crate) fn run(args: LoadArgs) -> Result<()> {
         "/v1/consents",
         &|n| grant_body(holder(n)),
     )?;
-    let (t, bodies) = send_all("grants", addr, grants, c, args.warmup, true);
+    let (t, bodies) = send_all("grants", addr, grants, c, args.warmup, true)?;
     let grant_rate = report("consent grants", &t, 201, c)?;
     let codes: Vec<String> = bodies
         .iter()
@@ -557,7 +549,7 @@ pub(crate) fn run(args: LoadArgs) -> Result<()> {
         "/v1/verifications",
         &|n| body(holder(n), n as u64, promise, true, Some(&codes[n])),
     )?;
-    let (t, _) = send_all("consented verifications", addr, uses, c, args.warmup, false);
+    let (t, _) = send_all("consented verifications", addr, uses, c, args.warmup, false)?;
     let used_rate = report("verifications with a consent", &t, 200, c)?;
     println!(
         "consent overhead: consumption {:+.1} % per verification; grant + consumption {:+.1} % (cost = 1/rate, same run)",

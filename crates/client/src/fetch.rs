@@ -41,6 +41,17 @@ pub trait Fetch: Sync {
     fn get(&self, path: &str) -> Result<Vec<u8>, FetchError>;
 }
 
+/// A read API held in memory, path → body (benchmarks, and tests that make it lie).
+impl Fetch for std::collections::HashMap<String, Vec<u8>> {
+    fn get(&self, path: &str) -> Result<Vec<u8>, FetchError> {
+        std::collections::HashMap::get(self, path)
+            .cloned()
+            .ok_or_else(|| FetchError::NotFound {
+                path: path.to_owned(),
+            })
+    }
+}
+
 /// [`Fetch`] over HTTP(S) with `ureq`.
 #[derive(Debug)]
 pub struct HttpFetch {

@@ -316,12 +316,7 @@ struct Server {
 
 impl Fetch for Server {
     fn get(&self, path: &str) -> Result<Vec<u8>, FetchError> {
-        self.files
-            .get(path)
-            .cloned()
-            .ok_or_else(|| FetchError::NotFound {
-                path: path.to_owned(),
-            })
+        Fetch::get(&self.files, path)
     }
 }
 
