@@ -471,8 +471,11 @@ pub(crate) fn verify_sign1(sign1: &CoseSign1, key: &VerifyingKey) -> Result<(), 
     }
     sign1.verify_signature(b"", |sig, data| {
         let sig = Signature::from_slice(sig).map_err(|_| CertError::BadSignature)?;
-        key.verify_strict(data, &sig)
-            .map_err(|_| CertError::BadSignature)
+        if crate::ed25519::verify_strict(key, data, &sig) {
+            Ok(())
+        } else {
+            Err(CertError::BadSignature)
+        }
     })
 }
 

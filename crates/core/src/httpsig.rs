@@ -411,8 +411,11 @@ pub fn verify(
         .try_into()
         .map_err(|_| HttpSigError::SignatureLength)?;
     let base = signature_base(request, params)?;
-    key.verify_strict(base.as_bytes(), &Signature::from_bytes(&bytes))
-        .map_err(|_| HttpSigError::BadSignature)
+    if crate::ed25519::verify_strict(key, base.as_bytes(), &Signature::from_bytes(&bytes)) {
+        Ok(())
+    } else {
+        Err(HttpSigError::BadSignature)
+    }
 }
 
 /// Parses `Signature-Input` and `Signature`. Proofless requests carry exactly one
