@@ -50,9 +50,14 @@ pub(crate) struct LoadArgs {
     /// The department (file stem in the keys directory); the scenario names it.
     #[arg(long, default_value = "department-qingdao-housing")]
     department: String,
-    /// Concurrent closed-loop workers, one keep-alive connection each.
-    #[arg(long, default_value_t = 32)]
-    concurrency: usize,
+    /// Concurrent closed-loop workers, one keep-alive connection each. A comma-separated
+    /// list (`32,64,96,128`) measures each in turn on the same server, and reports the
+    /// highest rate whose p99 is under `--slo-p99-ms` (the consent phases use the first).
+    #[arg(long, default_value = "32", value_delimiter = ',')]
+    concurrency: Vec<usize>,
+    /// The p99 latency (ms) that a rate must keep to count as the capacity.
+    #[arg(long, default_value_t = 25.0)]
+    slo_p99_ms: f64,
     /// Measured requests.
     #[arg(long, default_value_t = 160_000)]
     requests: usize,
@@ -413,8 +418,9 @@ fn send_all(
     Ok((all, bodies))
 }
 
-/// Prints one phase; returns its rate, or fails unless every request got `want`.
-fn report(label: &str, t: &Tally, want: u16, c: usize) -> Result<f64> {
+/// Prints one phase; returns its rate and p99 (ms), or fails unless every request got
+/// `want`.
+fn report(label: &str, t: &Tally, want: u16, c: usize) -> Result<(f64, f64)> {
     let elapsed = match (t.first, t.last) {
         (Some(a), Some(b)) => (b - a).as_secs_f64().max(1e-9),
         _ => bail!("{label}: no request was measured"),
@@ -437,7 +443,7 @@ fn report(label: &str, t: &Tally, want: u16, c: usize) -> Result<f64> {
     if ok as usize != done || t.transport_errors > 0 {
         bail!("{label}: not every request was answered {want}");
     }
-    Ok(rate)
+    Ok((rate, percentile(&t.latencies_us, 0.99)))
 }
 
 /// Registers an example principal's certificate with the ledger.
@@ -482,23 +488,14 @@ pub(crate) fn run(args: LoadArgs) -> Result<()> {
         .with_context(|| format!("resolving {authority}"))?
         .next()
         .with_context(|| format!("{authority}: no address"))?;
-    let c = args.concurrency.max(1);
+    let sweep: Vec<usize> = args.concurrency.iter().map(|c| (*c).max(1)).collect();
+    let c = sweep.first().copied().unwrap_or(1);
     let total = args.requests + args.warmup;
     println!(
         "raw limits, this machine, now: Ed25519 {sign_rate:.0} signatures/s and {verify_rate:.0} verify_strict/s per core"
     );
     let holder = |n: usize| &holders[n % holders.len()];
     let (promise, single) = (args.promise, args.single || args.consent);
-    // Signing before each phase keeps the generator's signing out of the measured window;
-    // the signatures stay fresh (±300 s) for a phase of this size.
-    let plain = sign_all(
-        "requests",
-        total,
-        &department,
-        &authority,
-        "/v1/verifications",
-        &|n| body(holder(n), n as u64, promise, single, None),
-    )?;
     let label = format!(
         "verifications ({}, {})",
         if single {
@@ -512,8 +509,27 @@ pub(crate) fn run(args: LoadArgs) -> Result<()> {
             "with tlog-proof"
         }
     );
-    let (t, _) = send_all("verifications", addr, plain, c, args.warmup, false)?;
-    let plain_rate = report(&label, &t, 200, c)?;
+    // Each concurrency in turn, on the same server and in the same host state as the
+    // limits above.
+    let mut measured = Vec::new();
+    for &conc in &sweep {
+        // Signing before each phase keeps the generator's signing out of the measured
+        // window; the signatures stay fresh (±300 s) for a phase of this size.
+        let plain = sign_all(
+            "requests",
+            total,
+            &department,
+            &authority,
+            "/v1/verifications",
+            &|n| body(holder(n), n as u64, promise, single, None),
+        )?;
+        let (t, _) = send_all("verifications", addr, plain, conc, args.warmup, false)?;
+        measured.push((conc, report(&label, &t, 200, conc)?));
+    }
+    let plain_rate = measured.first().map_or(0.0, |(_, (rate, _))| *rate);
+    if sweep.len() > 1 {
+        println!("{}", capacity(&measured, args.slo_p99_ms));
+    }
     if !args.consent {
         return Ok(());
     }
@@ -531,7 +547,7 @@ pub(crate) fn run(args: LoadArgs) -> Result<()> {
         &|n| grant_body(holder(n)),
     )?;
     let (t, bodies) = send_all("grants", addr, grants, c, args.warmup, true)?;
-    let grant_rate = report("consent grants", &t, 201, c)?;
+    let (grant_rate, _) = report("consent grants", &t, 201, c)?;
     let codes: Vec<String> = bodies
         .iter()
         .map(|b| {
@@ -550,13 +566,28 @@ pub(crate) fn run(args: LoadArgs) -> Result<()> {
         &|n| body(holder(n), n as u64, promise, true, Some(&codes[n])),
     )?;
     let (t, _) = send_all("consented verifications", addr, uses, c, args.warmup, false)?;
-    let used_rate = report("verifications with a consent", &t, 200, c)?;
+    let (used_rate, _) = report("verifications with a consent", &t, 200, c)?;
     println!(
         "consent overhead: consumption {:+.1} % per verification; grant + consumption {:+.1} % (cost = 1/rate, same run)",
         (plain_rate / used_rate - 1.0) * 100.0,
         ((1.0 / grant_rate + 1.0 / used_rate) / (1.0 / plain_rate) - 1.0) * 100.0,
     );
     Ok(())
+}
+
+/// The sweep's verdict: the highest rate whose p99 stayed under `slo_ms`, from
+/// `(connections, (rate/s, p99 ms))`.
+fn capacity(measured: &[(usize, (f64, f64))], slo_ms: f64) -> String {
+    match measured
+        .iter()
+        .filter(|(_, (_, p99))| *p99 < slo_ms)
+        .max_by(|a, b| a.1.0.total_cmp(&b.1.0))
+    {
+        Some((c, (rate, p99))) => {
+            format!("capacity at p99 < {slo_ms} ms: {rate:.0}/s ({c} connections, p99 {p99:.2} ms)")
+        }
+        None => format!("capacity at p99 < {slo_ms} ms: none of the concurrencies kept it"),
+    }
 }
 
 /// A channel's grant for one holder: QD-GZF-001, the housing bureau, `holds_valid` only.
@@ -572,4 +603,27 @@ fn grant_body(h: &Holder) -> Vec<u8> {
         "salt": BASE64_STANDARD.encode(salt),
     }))
     .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::capacity;
+
+    #[test]
+    fn capacity_is_the_best_rate_within_the_latency_goal() {
+        let m = [
+            (32, (6_000.0, 9.0)),
+            (64, (8_400.0, 15.9)),
+            (96, (9_500.0, 19.1)),
+            (128, (9_900.0, 25.6)),
+        ];
+        assert_eq!(
+            capacity(&m, 25.0),
+            "capacity at p99 < 25 ms: 9500/s (96 connections, p99 19.10 ms)"
+        );
+        assert_eq!(
+            capacity(&m, 5.0),
+            "capacity at p99 < 5 ms: none of the concurrencies kept it"
+        );
+    }
 }

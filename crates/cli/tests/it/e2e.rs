@@ -383,7 +383,7 @@ fn verify_a_citizen_and_check_the_receipt_offline() {
         "--keys",
         keys.to_str().unwrap(),
         "--concurrency",
-        "4",
+        "4,2",
         "--requests",
         "400",
         "--warmup",
@@ -396,7 +396,17 @@ fn verify_a_citizen_and_check_the_receipt_offline() {
         "{text}{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(text.contains("400 answered 200"), "{text}");
+    // A sweep of two concurrencies, then the consent phases at the first.
+    assert_eq!(text.matches("400 answered 200").count(), 3, "{text}");
+    assert!(
+        text.contains("0 transport errors), 4 connections"),
+        "{text}"
+    );
+    assert!(
+        text.contains("0 transport errors), 2 connections"),
+        "{text}"
+    );
+    assert!(text.contains("capacity at p99 < 25 ms: "), "{text}");
     assert!(text.contains("consent grants: 400"), "{text}");
     assert!(text.contains("verifications with a consent: 400"), "{text}");
     assert!(text.contains("verify_strict/s per core"), "{text}");
