@@ -468,7 +468,7 @@ async fn apply_status(
     let Ok(successor) = successor else {
         return Outcome::Failed("invalid_certificate_id", "malformed successor".to_owned());
     };
-    let view = match svc.view(id.as_str()) {
+    let view = match svc.status_now(id.as_str()) {
         Ok(v) => v,
         Err(e) => {
             let (c, d) = cert_error(e);

@@ -104,12 +104,14 @@ impl Certificates {
         // 1. The signed objects and their issuer chains...
         let mut signed = Vec::with_capacity(reqs.len());
         let mut principals = Vec::with_capacity(reqs.len());
+        // Whether each issuer key is retired, read once for the whole batch.
+        let mut retired = HashMap::new();
         for (at, req) in reqs.iter().enumerate() {
             let parsed = SignedSecurityObject::parse(&req.security_object)
                 .map_err(malformed)
                 .and_then(|s| {
                     let chain = s.x5chain().map_err(malformed)?;
-                    Ok((s, self.principal(&chain)?))
+                    Ok((s, self.principal_read(&chain, &mut retired)?))
                 });
             match parsed {
                 Ok((s, p)) => {
@@ -274,19 +276,42 @@ impl Certificates {
         let mut out: Vec<Option<Result<(String, crate::Appended), CertificateError>>> =
             (0..batch.len()).map(|_| None).collect();
         let ids: Vec<String> = batch.iter().map(|c| c.id.clone()).collect();
-        // 7. Unique identifier: not earlier in this batch, not being issued right now,
-        // not in the log.
-        let mut unique: Vec<(usize, InFlight<'_>)> = Vec::with_capacity(batch.len());
+        // 7. Unique identifier: not earlier in this batch, not being issued right now...
+        let mut reserved: Vec<(usize, InFlight<'_>)> = Vec::with_capacity(batch.len());
         let mut seen: HashSet<&str> = HashSet::with_capacity(batch.len());
         for (at, c) in batch.iter().enumerate() {
             let r = if seen.insert(c.id.as_str()) {
-                self.unique(&c.id)
+                self.reserve(&c.id)
             } else {
                 Err(CertificateError::Duplicate)
             };
             match r {
-                Ok(guard) => unique.push((at, guard)),
+                Ok(guard) => reserved.push((at, guard)),
                 Err(e) => out[at] = Some(Err(e)),
+            }
+        }
+        // ...and not in the log: read after the reservation (as `unique` does), all in
+        // one read transaction.
+        let mut unique: Vec<(usize, InFlight<'_>)> = Vec::with_capacity(reserved.len());
+        let keys: Vec<[u8; 16]> = reserved
+            .iter()
+            .map(|(at, _)| certificate_key(&batch[*at].id))
+            .collect();
+        let refs: Vec<&[u8]> = keys.iter().map(|k| k.as_slice()).collect();
+        match self.store.get_many(Table::Certificates, &refs) {
+            Ok(found) => {
+                for ((at, guard), stored) in reserved.into_iter().zip(found) {
+                    match stored {
+                        None => unique.push((at, guard)),
+                        Some(_) => out[at] = Some(Err(CertificateError::Duplicate)),
+                    }
+                }
+            }
+            Err(e) => {
+                let e = store_err(e);
+                for (at, _) in reserved {
+                    out[at] = Some(Err(e.clone()));
+                }
             }
         }
         // 9. Register the issuer keys used for the first time, each in its own append
@@ -348,20 +373,6 @@ impl Certificates {
         out.into_iter()
             .map(|o| o.unwrap_or(Err(CertificateError::Unavailable)))
             .collect()
-    }
-
-    /// Reserves identifier `id` for the caller and checks that it is not in the log.
-    fn unique(&self, id: &str) -> Result<InFlight<'_>, CertificateError> {
-        let guard = self.reserve(id)?;
-        if self
-            .store
-            .get(Table::Certificates, &certificate_key(id))
-            .map_err(store_err)?
-            .is_some()
-        {
-            return Err(CertificateError::Duplicate);
-        }
-        Ok(guard)
     }
 
     /// Gets the holder's key, seals the payload and builds the entry and its side writes
