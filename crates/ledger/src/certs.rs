@@ -34,7 +34,7 @@ use std::sync::{Arc, Mutex};
 use thiserror::Error;
 
 mod admission;
-pub use admission::Checked;
+pub use admission::{Checked, Sealed};
 
 /// Why an issuance, status change or retirement was refused. Nothing was written.
 #[derive(Debug, Clone, Error)]
