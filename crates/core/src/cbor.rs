@@ -11,11 +11,16 @@
 //! * floats, tags and simple values other than `true` and `false` (`null`, `undefined`)
 //!   are not part of any Proofless structure.
 //!
-//! Decoding ([`decode_canonical`]) bounds the input size and nesting depth *before*
-//! building anything, parses with `ciborium`, then re-encodes the value and demands the
-//! exact input bytes back. That single comparison rejects non-shortest integers and
-//! lengths, indefinite-length items and trailing bytes; a walk over the value rejects
-//! unsorted or duplicate map keys, floats and tags.
+//! Decoding ([`decode_canonical`]) bounds the input size *before* building anything. One
+//! pass over the input then accepts what is in deterministic encoding and builds the value
+//! as it goes (shortest-form arguments, definite lengths no longer than the rest of the
+//! input, map keys strictly ascending by their encodings, no floats, tags or `null`).
+//! Whatever that pass does not accept is decided by the reference decoder: it parses with
+//! `ciborium` (nesting depth bounded), then re-encodes the value and demands the exact
+//! input bytes back. That single comparison rejects non-shortest integers and lengths,
+//! indefinite-length items and trailing bytes; a walk over the value rejects unsorted or
+//! duplicate map keys, floats and tags. The answers, values and errors, are the reference
+//! decoder's (a differential test below checks it).
 
 use ciborium::value::{Integer, Value};
 use thiserror::Error;
@@ -59,6 +64,14 @@ pub fn encode(value: &Value) -> Vec<u8> {
 
 /// Decodes `bytes` as exactly one CBOR item in deterministic encoding, at most `max_len`
 /// bytes long.
+///
+/// One pass over the input ([`fast::decode`]) accepts the deterministic encodings
+/// Proofless uses and builds the value directly. Anything it does not accept — not
+/// canonical, malformed, or merely unusual (nesting deeper than it goes) — is decided by
+/// the reference decoder ([`decode_reference`]: parse with `ciborium`, walk the value,
+/// re-encode and compare), which also names the error. So the answers are the reference
+/// decoder's, as long as the single pass accepts only what the reference accepts, with
+/// the same value; a differential test checks that on valid, mutated and random inputs.
 pub fn decode_canonical(bytes: &[u8], max_len: usize) -> Result<Value, CborError> {
     if bytes.len() > max_len {
         return Err(CborError::TooLarge {
@@ -66,6 +79,17 @@ pub fn decode_canonical(bytes: &[u8], max_len: usize) -> Result<Value, CborError
             max: max_len,
         });
     }
+    match fast::decode(bytes) {
+        Some(value) => Ok(value),
+        None => decode_reference(bytes),
+    }
+}
+
+/// The reference decoder: parses with `ciborium`, walks the value (floats, tags, `null`,
+/// map key order), then re-encodes it and demands the exact input bytes back. That
+/// single comparison rejects non-shortest integers and lengths, indefinite-length items
+/// and trailing bytes. The size limit is checked by the caller.
+fn decode_reference(bytes: &[u8]) -> Result<Value, CborError> {
     let mut reader = bytes;
     let value: Value = ciborium::de::from_reader_with_recursion_limit(&mut reader, MAX_DEPTH)
         .map_err(|_| CborError::Malformed)?;
@@ -355,6 +379,118 @@ pub fn text_array(items: &[String]) -> Value {
     Value::Array(items.iter().map(|s| text(s)).collect())
 }
 
+/// The single-pass decoder of deterministic CBOR behind [`decode_canonical`].
+mod fast {
+    use ciborium::value::{Integer, Value};
+
+    /// Deepest nesting this pass decodes itself; deeper input goes to the reference
+    /// decoder. Proofless structures nest at most four levels.
+    const DEPTH: usize = 8;
+
+    /// The value of `bytes` if they are exactly one item in deterministic encoding made
+    /// only of unsigned and negative integers, byte and text strings, arrays, maps with
+    /// strictly ascending keys, `true` and `false`, nested at most [`DEPTH`] deep;
+    /// `None` for anything else (which the reference decoder then decides).
+    pub(super) fn decode(bytes: &[u8]) -> Option<Value> {
+        let mut r = Reader { rest: bytes };
+        let v = r.item(0)?;
+        r.rest.is_empty().then_some(v)
+    }
+
+    struct Reader<'a> {
+        rest: &'a [u8],
+    }
+
+    impl<'a> Reader<'a> {
+        fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+            if n > self.rest.len() {
+                return None;
+            }
+            let (head, tail) = self.rest.split_at(n);
+            self.rest = tail;
+            Some(head)
+        }
+
+        /// The argument of a header with additional information `info`, in its shortest
+        /// form only (RFC 8949 §4.2.1): no indefinite lengths, no reserved values.
+        fn argument(&mut self, info: u8) -> Option<u64> {
+            let (n, min) = match info {
+                0..=23 => return Some(u64::from(info)),
+                24 => (1, 24),
+                25 => (2, 0x100),
+                26 => (4, 0x1_0000),
+                27 => (8, 0x1_0000_0000),
+                _ => return None,
+            };
+            let mut b = [0u8; 8];
+            b[8 - n..].copy_from_slice(self.take(n)?);
+            let v = u64::from_be_bytes(b);
+            (v >= min).then_some(v)
+        }
+
+        /// A length, which must fit in what is left of the input (each element takes at
+        /// least one byte), so that nothing is allocated for a length the input cannot
+        /// hold.
+        fn length(&mut self, info: u8, per_element: usize) -> Option<usize> {
+            let n = usize::try_from(self.argument(info)?).ok()?;
+            (n <= self.rest.len() / per_element).then_some(n)
+        }
+
+        fn item(&mut self, depth: usize) -> Option<Value> {
+            if depth > DEPTH {
+                return None;
+            }
+            let head = *self.take(1)?.first()?;
+            let (major, info) = (head >> 5, head & 0x1f);
+            Some(match major {
+                0 => Value::Integer(Integer::from(self.argument(info)?)),
+                1 => Value::Integer(Integer::try_from(-1 - i128::from(self.argument(info)?)).ok()?),
+                2 => {
+                    let n = self.length(info, 1)?;
+                    Value::Bytes(self.take(n)?.to_vec())
+                }
+                3 => {
+                    let n = self.length(info, 1)?;
+                    Value::Text(std::str::from_utf8(self.take(n)?).ok()?.to_owned())
+                }
+                4 => {
+                    let n = self.length(info, 1)?;
+                    let mut items = Vec::with_capacity(n);
+                    for _ in 0..n {
+                        items.push(self.item(depth + 1)?);
+                    }
+                    Value::Array(items)
+                }
+                5 => {
+                    let n = self.length(info, 2)?;
+                    let mut pairs = Vec::with_capacity(n);
+                    let mut previous: Option<&[u8]> = None;
+                    for _ in 0..n {
+                        let before = self.rest;
+                        let key = self.item(depth + 1)?;
+                        let encoded = &before[..before.len() - self.rest.len()];
+                        // Keys strictly ascending in the bytewise order of their
+                        // encodings, which are deterministic (checked as they were read).
+                        if previous.is_some_and(|p| p >= encoded) {
+                            return None;
+                        }
+                        previous = Some(encoded);
+                        pairs.push((key, self.item(depth + 1)?));
+                    }
+                    Value::Map(pairs)
+                }
+                7 => match info {
+                    20 => Value::Bool(false),
+                    21 => Value::Bool(true),
+                    _ => return None,
+                },
+                // Tags (major 6) are not part of any Proofless structure.
+                _ => return None,
+            })
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -475,6 +611,146 @@ mod tests {
             for b in &keys {
                 assert_eq!(key_order(a, b), encode(a).cmp(&encode(b)), "{a:?} vs {b:?}");
             }
+        }
+    }
+
+    /// Nesting depth of a value (a scalar is 1).
+    fn depth(v: &Value) -> usize {
+        match v {
+            Value::Array(items) => 1 + items.iter().map(depth).max().unwrap_or(0),
+            Value::Map(pairs) => {
+                1 + pairs
+                    .iter()
+                    .map(|(k, v)| depth(k).max(depth(v)))
+                    .max()
+                    .unwrap_or(0)
+            }
+            _ => 1,
+        }
+    }
+
+    /// The single pass accepts only what the reference decoder accepts, with the same
+    /// value, and `decode_canonical` answers exactly as the reference.
+    fn agrees(bytes: &[u8]) -> Option<Value> {
+        let reference = decode_reference(bytes);
+        let fast = fast::decode(bytes);
+        if let Some(v) = &fast {
+            assert_eq!(
+                reference.as_ref(),
+                Ok(v),
+                "single pass accepted {bytes:02x?}"
+            );
+        }
+        assert_eq!(decode_canonical(bytes, usize::MAX), reference);
+        fast
+    }
+
+    fn arb_value() -> impl proptest::strategy::Strategy<Value = Value> {
+        use proptest::prelude::*;
+        let leaf = prop_oneof![
+            any::<u64>().prop_map(uint),
+            (0u64..300).prop_map(uint),
+            any::<i64>().prop_map(|n| Value::Integer(n.into())),
+            proptest::collection::vec(any::<u8>(), 0..30).prop_map(Value::Bytes),
+            ".{0,26}".prop_map(Value::Text),
+            any::<bool>().prop_map(Value::Bool),
+            Just(Value::Null),
+        ];
+        leaf.prop_recursive(10, 96, 6, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+                // Sorted integer keys (deterministic), sorted text keys, and arbitrary
+                // keys in arbitrary order.
+                proptest::collection::btree_map(0u64..40, inner.clone(), 0..5)
+                    .prop_map(|m| Value::Map(m.into_iter().map(|(k, v)| (uint(k), v)).collect())),
+                proptest::collection::btree_map("[a-z]{0,3}", inner.clone(), 0..5).prop_map(|m| {
+                    let mut pairs: Vec<(Value, Value)> =
+                        m.into_iter().map(|(k, v)| (text(&k), v)).collect();
+                    pairs.sort_by(|a, b| key_order(&a.0, &b.0));
+                    Value::Map(pairs)
+                }),
+                proptest::collection::vec((inner.clone(), inner), 0..4).prop_map(Value::Map),
+            ]
+        })
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
+
+        #[test]
+        fn single_pass_agrees_on_encodings_and_their_mutations(
+            v in arb_value(),
+            at in proptest::prelude::any::<proptest::sample::Index>(),
+            byte in proptest::prelude::any::<u8>(),
+        ) {
+            let bytes = encode(&v);
+            let fast = agrees(&bytes);
+            // Every deterministic encoding nested no deeper than the single pass goes is
+            // accepted by it (otherwise it would silently cost the reference's time).
+            if decode_reference(&bytes).is_ok() && depth(&v) <= 9 {
+                proptest::prop_assert_eq!(fast, Some(v));
+            }
+            let mut changed = bytes.clone();
+            changed[at.index(bytes.len())] = byte;
+            agrees(&changed);
+            agrees(&bytes[..at.index(bytes.len())]);
+            let mut longer = bytes.clone();
+            longer.push(byte);
+            agrees(&longer);
+        }
+
+        #[test]
+        fn single_pass_agrees_on_arbitrary_bytes(
+            bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..48),
+        ) {
+            agrees(&bytes);
+        }
+    }
+
+    #[test]
+    fn single_pass_agrees_at_every_nesting_depth() {
+        for d in 1..40 {
+            let mut arrays = vec![0x81; d];
+            arrays.push(0x01);
+            agrees(&arrays);
+            let mut maps = Vec::new();
+            for _ in 0..d {
+                maps.extend([0xa1, 0x01]);
+            }
+            maps.push(0x01);
+            agrees(&maps);
+        }
+        // Nine levels (the single pass's deepest) are its own; deeper goes to the reference.
+        let mut nine = vec![0x81; 8];
+        nine.push(0x01);
+        assert!(fast::decode(&nine).is_some());
+        let mut ten = vec![0x81; 9];
+        ten.push(0x01);
+        assert!(fast::decode(&ten).is_none());
+        assert!(decode_canonical(&ten, 1024).is_ok());
+    }
+
+    #[test]
+    fn single_pass_refuses_what_the_reference_refuses() {
+        for bad in [
+            &[0x18, 0x17][..],               // non-shortest integer
+            &[0x38, 0x10],                   // non-shortest negative integer
+            &[0x59, 0x00, 0x01, 0x00],       // non-shortest length
+            &[0x9f, 0x01, 0xff],             // indefinite array
+            &[0xa2, 0x02, 0x00, 0x01, 0x00], // unsorted keys
+            &[0xa2, 0x01, 0x00, 0x01, 0x00], // duplicate keys
+            &[0xf6],                         // null
+            &[0xf7],                         // undefined
+            &[0xf9, 0x3c, 0x00],             // float
+            &[0xc1, 0x01],                   // tag
+            &[0xc2, 0x41, 0x01],             // bignum tag
+            &[0x62, 0xff, 0xfe],             // not UTF-8
+            &[0x01, 0x01],                   // trailing byte
+            &[0x82, 0x01],                   // truncated
+        ] {
+            assert_eq!(fast::decode(bad), None, "{bad:02x?}");
+            assert!(decode_canonical(bad, 1024).is_err(), "{bad:02x?}");
+            agrees(bad);
         }
     }
 

@@ -182,19 +182,50 @@ fn prf(seed: &[u8; 32], label: u8, i: usize) -> [u8; 64] {
 
 /// Step 2 of the module documentation for the `R`s.
 fn subgroup_sums_are_torsion_free(batch: &[Candidate], seed: &[u8; 32]) -> bool {
+    subset_sums(batch, seed)
+        .iter()
+        .all(EdwardsPoint::is_torsion_free)
+}
+
+/// Bit `j` of `R`'s mask: whether `Rₙ` is in subset `j`.
+fn subset_mask(seed: &[u8; 32], n: usize) -> u64 {
+    let bits = prf(seed, b'J', n);
+    u64::from_le_bytes([
+        bits[0], bits[1], bits[2], bits[3], bits[4], bits[5], bits[6], bits[7],
+    ])
+}
+
+/// The [`SUBSETS`] sums `Sⱼ = Σ_{n: bit j of mask n} Rₙ`. Added one `R` at a time, they
+/// cost 32 point additions per signature on average. Here the `R`s go in blocks of four:
+/// the 15 non-empty sums of a block's points cost 11 additions, and then each `Sⱼ` adds
+/// the one its four bits pick (none when they are all zero): 11 + 64·15/16 = 71
+/// additions per block, about 18 per signature. The sums are the same points.
+fn subset_sums(batch: &[Candidate], seed: &[u8; 32]) -> [EdwardsPoint; SUBSETS] {
     let mut sums = [EdwardsPoint::default(); SUBSETS];
-    for (n, c) in batch.iter().enumerate() {
-        let bits = prf(seed, b'J', n);
-        let mask = u64::from_le_bytes([
-            bits[0], bits[1], bits[2], bits[3], bits[4], bits[5], bits[6], bits[7],
-        ]);
+    for (b, block) in batch.chunks(4).enumerate() {
+        let masks: Vec<u64> = (0..block.len())
+            .map(|i| subset_mask(seed, 4 * b + i))
+            .collect();
+        // table[m]: the sum of the block's points whose bit is set in m.
+        let mut table = [EdwardsPoint::default(); 16];
+        for (i, c) in block.iter().enumerate() {
+            let bit = 1 << i;
+            table[bit] = c.r;
+            for m in 1..bit {
+                table[bit | m] = table[m] + c.r;
+            }
+        }
         for (j, sum) in sums.iter_mut().enumerate() {
-            if (mask >> j) & 1 == 1 {
-                *sum += &c.r;
+            let pick = masks
+                .iter()
+                .enumerate()
+                .fold(0, |m, (i, mask)| m | (((mask >> j) & 1) as usize) << i);
+            if pick != 0 {
+                *sum += &table[pick];
             }
         }
     }
-    sums.iter().all(EdwardsPoint::is_torsion_free)
+    sums
 }
 
 /// Step 3 of the module documentation.
@@ -301,6 +332,34 @@ mod tests {
             .collect();
         assert_eq!(single, strict);
         (verify_strict_all(&items, &[seed; 32]), strict)
+    }
+
+    /// The block-wise subset sums are the sums of the `R`s each mask selects, for
+    /// batches whose length is not a multiple of the block size too.
+    #[test]
+    fn subset_sums_are_the_selected_sums() {
+        for len in [1, 2, 3, 4, 5, 7, 8, 9, 64, 67] {
+            let batch: Vec<Candidate> = (0..len)
+                .map(|n| Candidate {
+                    at: n,
+                    key: 0,
+                    r: ED25519_BASEPOINT_POINT * Scalar::from(1_000 + n as u64),
+                    s: Scalar::ZERO,
+                    k: Scalar::ZERO,
+                })
+                .collect();
+            let seed = [len as u8; 32];
+            let mut naive = [EdwardsPoint::default(); SUBSETS];
+            for (n, c) in batch.iter().enumerate() {
+                let mask = subset_mask(&seed, n);
+                for (j, sum) in naive.iter_mut().enumerate() {
+                    if (mask >> j) & 1 == 1 {
+                        *sum += &c.r;
+                    }
+                }
+            }
+            assert_eq!(subset_sums(&batch, &seed), naive, "{len} signatures");
+        }
     }
 
     #[test]

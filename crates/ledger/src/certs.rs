@@ -34,7 +34,7 @@ use std::sync::{Arc, Mutex};
 use thiserror::Error;
 
 mod admission;
-pub use admission::Checked;
+pub use admission::{Checked, Sealed};
 
 /// Why an issuance, status change or retirement was refused. Nothing was written.
 #[derive(Debug, Clone, Error)]
@@ -204,6 +204,17 @@ pub struct CertificateView {
     pub proof: Vec<Hash>,
     /// The checkpoint.
     pub checkpoint: Arc<crate::Published>,
+}
+
+/// A certificate's current status (see [`Certificates::status_now`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusNow {
+    /// Status, with expiry applied at the time of the lookup (as in [`CertificateView`]).
+    pub status: &'static str,
+    /// The successor, if superseded.
+    pub successor: Option<String>,
+    /// Index of the latest entry about it: a status statement must name it as `previous`.
+    pub latest_index: u64,
 }
 
 /// A certificate as a verification sees it (see [`Certificates::held`]).
@@ -583,6 +594,17 @@ impl Certificates {
     }
 
     fn principal(&self, chain: &[Vec<u8>]) -> Result<Principal, CertificateError> {
+        self.principal_read(chain, &mut HashMap::new())
+    }
+
+    /// [`Self::principal`], with the `keys` rows already read by the caller's earlier
+    /// calls in `retired` (key id → retired): a batch reads each key's row once, not once
+    /// per certificate.
+    fn principal_read(
+        &self,
+        chain: &[Vec<u8>],
+        retired: &mut HashMap<[u8; 32], bool>,
+    ) -> Result<Principal, CertificateError> {
         let now_ms = self.clock.now_millis();
         let digest: [u8; 32] = {
             use sha2::Digest as _;
@@ -602,13 +624,25 @@ impl Certificates {
                 p
             }
         };
-        match self
-            .store
-            .get(Table::Keys, &p.key_id())
-            .map_err(store_err)?
-        {
-            Some(rec) if key_retired(&rec).map_err(store_err)? => Err(CertificateError::KeyRetired),
-            _ => Ok(p),
+        let is_retired = match retired.get(&p.key_id()) {
+            Some(r) => *r,
+            None => {
+                let r = match self
+                    .store
+                    .get(Table::Keys, &p.key_id())
+                    .map_err(store_err)?
+                {
+                    Some(rec) => key_retired(&rec).map_err(store_err)?,
+                    None => false,
+                };
+                retired.insert(p.key_id(), r);
+                r
+            }
+        };
+        if is_retired {
+            Err(CertificateError::KeyRetired)
+        } else {
+            Ok(p)
         }
     }
 
@@ -681,6 +715,25 @@ impl Certificates {
                 })
                 .transpose()
         };
+        // A key pending for this holder first (no store read): while one is pending, no
+        // other key can be generated or committed for the holder (new keys are generated
+        // only under this lock, when none is pending and none is stored), so the stored
+        // key, if any, is this one. In a bulk import a holder's certificates usually
+        // arrive together, and all but the first find the key here.
+        let share = |pending: &mut HashMap<Pseudonym, ([u8; 32], usize)>| {
+            pending.get_mut(holder).map(|(k, users)| {
+                *users += 1;
+                (*k, true)
+            })
+        };
+        if let Some(shared) = share(
+            &mut *self
+                .pending_keys
+                .lock()
+                .map_err(|_| CertificateError::Unavailable)?,
+        ) {
+            return Ok(shared);
+        }
         if let Some(key) = stored()? {
             return Ok((key, false));
         }
@@ -688,9 +741,8 @@ impl Certificates {
             .pending_keys
             .lock()
             .map_err(|_| CertificateError::Unavailable)?;
-        if let Some((k, users)) = pending.get_mut(holder) {
-            *users += 1;
-            return Ok((*k, true));
+        if let Some(shared) = share(&mut pending) {
+            return Ok(shared);
         }
         // Look again under the lock: a first issuance for this holder may have committed
         // (and left `pending`) since the read above.
@@ -975,6 +1027,30 @@ impl Certificates {
             index,
             checkpoint: appended.checkpoint,
             proof,
+        })
+    }
+
+    /// Certificate `id`'s status as [`Certificates::view`] gives it (expiry applied
+    /// today), its successor and the index of its latest entry: what a status statement
+    /// about it needs, read from its `certificates` and `status` rows alone, without the
+    /// entry or an inclusion proof.
+    pub fn status_now(&self, id: &str) -> Result<StatusNow, CertificateError> {
+        let issued = self.issued_index(id)?;
+        let raw = self
+            .store
+            .get(Table::Status, &issued.to_be_bytes())
+            .map_err(store_err)?
+            .ok_or_else(|| store_err(StoreError::Corrupt("status record missing")))?;
+        let (rec, latest) = StatusRecord::decode(&raw).map_err(store_err)?;
+        let today = china_date(self.clock.now_millis());
+        let status = match rec.status {
+            Status::Valid if rec.valid_until.as_deref().is_some_and(|u| *u < *today) => "expired",
+            s => s.name(),
+        };
+        Ok(StatusNow {
+            status,
+            successor: rec.successor,
+            latest_index: latest,
         })
     }
 

@@ -70,6 +70,7 @@ pub fn run_all<B: Backend>(backend: &mut B) {
     duplicate_insert_refuses_the_whole_batch(backend);
     puts_in_one_batch_apply_in_order(backend);
     scan_paginates_by_prefix(backend);
+    get_many_answers_each_key_in_order(backend);
     delete_erases_only_side_data(backend);
 }
 
@@ -124,6 +125,13 @@ pub fn puts_in_one_batch_apply_in_order<B: Backend>(b: &mut B) {
             put(Table::Payloads, "a", "p2", PutMode::Upsert),
             put(Table::Status, "a", "s", PutMode::Upsert),
             put(Table::Certificates, "c", "3", PutMode::Insert),
+            // One key written three times, other keys (before and after it in key
+            // order) in between: the last write wins, whatever order a backend uses.
+            put(Table::Status, "z", "z1", PutMode::Upsert),
+            put(Table::Status, "b", "s", PutMode::Upsert),
+            put(Table::Status, "z", "z2", PutMode::Upsert),
+            put(Table::Status, "y", "s", PutMode::Upsert),
+            put(Table::Status, "z", "z3", PutMode::Upsert),
         ],
     )
     .unwrap();
@@ -133,6 +141,7 @@ pub fn puts_in_one_batch_apply_in_order<B: Backend>(b: &mut B) {
         (Table::Certificates, "c", "3"),
         (Table::Payloads, "a", "p2"),
         (Table::Status, "a", "s"),
+        (Table::Status, "z", "z3"),
     ] {
         assert_eq!(s.get(t, k.as_bytes()).unwrap(), Some(v.as_bytes().to_vec()));
     }
@@ -153,6 +162,38 @@ pub fn puts_in_one_batch_apply_in_order<B: Backend>(b: &mut B) {
     assert_eq!(s.size().unwrap(), 1);
     assert_eq!(s.get(Table::Certificates, b"d").unwrap(), None);
     assert_eq!(s.get(Table::Payloads, b"d").unwrap(), None);
+}
+
+/// `get_many` answers as `get` of each key, in the caller's order (not key order),
+/// absent keys and repeated keys included.
+pub fn get_many_answers_each_key_in_order<B: Backend>(b: &mut B) {
+    let s = b.create();
+    append_with(
+        &s,
+        0,
+        1,
+        &[
+            put(Table::Certificates, "m", "1", PutMode::Insert),
+            put(Table::Certificates, "c", "2", PutMode::Insert),
+            put(Table::Payloads, "x", "3", PutMode::Insert),
+        ],
+    )
+    .unwrap();
+    let keys: [&[u8]; 5] = [b"x", b"m", b"a", b"c", b"m"];
+    assert_eq!(
+        s.get_many(Table::Certificates, &keys).unwrap(),
+        vec![
+            None,
+            Some(b"1".to_vec()),
+            None,
+            Some(b"2".to_vec()),
+            Some(b"1".to_vec())
+        ]
+    );
+    assert_eq!(
+        s.get_many(Table::Certificates, &[]).unwrap(),
+        Vec::<Option<Vec<u8>>>::new()
+    );
 }
 
 /// MUST refuse the whole batch when an insert-only key exists: no entry, no put.

@@ -200,6 +200,13 @@ pub trait Store: Send + Sync + 'static {
     /// The value of `key` in a side table.
     fn get(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
 
+    /// The values of `keys` in a side table, in the same order: [`Store::get`] of each,
+    /// read from one committed state. A backend SHOULD read them in one read transaction;
+    /// the default calls [`Store::get`] for each.
+    fn get_many(&self, table: Table, keys: &[&[u8]]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+        keys.iter().map(|k| self.get(table, k)).collect()
+    }
+
     /// Up to `limit` pairs whose key starts with `prefix`, in key order, starting after
     /// `after` when given (for pagination).
     fn scan(

@@ -135,6 +135,10 @@ impl Store for RedbReader {
         crate::redb_store::read_get(&self.db, table, key)
     }
 
+    fn get_many(&self, table: Table, keys: &[&[u8]]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+        crate::redb_store::read_get_many(&self.db, table, keys)
+    }
+
     fn scan(
         &self,
         table: Table,

@@ -273,6 +273,10 @@ impl Store for RedbStore {
         read_get(&self.db, table, key)
     }
 
+    fn get_many(&self, table: Table, keys: &[&[u8]]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+        read_get_many(&self.db, table, keys)
+    }
+
     fn scan(
         &self,
         table: Table,
@@ -356,6 +360,24 @@ pub(crate) fn read_get(
     let tx = db.begin_read().map_err(backend)?;
     let t = tx.open_table(side(table)).map_err(backend)?;
     Ok(t.get(key).map_err(backend)?.map(|g| g.value().to_vec()))
+}
+
+/// One read transaction for all `keys`, looked up in key order (each lookup then walks
+/// pages the previous one just read); the answers in the caller's order.
+pub(crate) fn read_get_many(
+    db: &impl ReadableDatabase,
+    table: Table,
+    keys: &[&[u8]],
+) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+    let tx = db.begin_read().map_err(backend)?;
+    let t = tx.open_table(side(table)).map_err(backend)?;
+    let mut order: Vec<usize> = (0..keys.len()).collect();
+    order.sort_by_key(|&i| keys[i]);
+    let mut out = vec![None; keys.len()];
+    for i in order {
+        out[i] = t.get(keys[i]).map_err(backend)?.map(|g| g.value().to_vec());
+    }
+    Ok(out)
 }
 
 pub(crate) fn read_scan(

@@ -82,8 +82,25 @@ struct Ready<'a> {
     at: usize,
     entry: EncodedEntry,
     puts: Vec<PendingPut>,
-    _guard: InFlight<'a>,
     _pending: PendingKey<'a>,
+}
+
+/// A batch of checked certificates with their payloads sealed and their entries built,
+/// no identifier reserved yet ([`Certificates::seal_all`]); admitted by
+/// [`Certificates::admit_sealed`]. While it lives, the holder keys it generated are
+/// pending, so that later certificates of the same holders share them.
+pub struct Sealed<'a> {
+    /// Each certificate's identifier, and its entry or why it was refused.
+    items: Vec<(String, Result<Ready<'a>, CertificateError>)>,
+}
+
+/// Names the number of certificates only: the entries hold pseudonyms and sealed data.
+impl std::fmt::Debug for Sealed<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sealed")
+            .field("certificates", &self.items.len())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Certificates {
@@ -104,12 +121,14 @@ impl Certificates {
         // 1. The signed objects and their issuer chains...
         let mut signed = Vec::with_capacity(reqs.len());
         let mut principals = Vec::with_capacity(reqs.len());
+        // Whether each issuer key is retired, read once for the whole batch.
+        let mut retired = HashMap::new();
         for (at, req) in reqs.iter().enumerate() {
             let parsed = SignedSecurityObject::parse(&req.security_object)
                 .map_err(malformed)
                 .and_then(|s| {
                     let chain = s.x5chain().map_err(malformed)?;
-                    Ok((s, self.principal(&chain)?))
+                    Ok((s, self.principal_read(&chain, &mut retired)?))
                 });
             match parsed {
                 Ok((s, p)) => {
@@ -267,61 +286,121 @@ impl Certificates {
     /// the checkpoint, or why it was refused. An identifier repeated within `batch` is
     /// admitted once, at its first place; the later ones are
     /// [`CertificateError::Duplicate`], as they would be one after the other.
+    ///
+    /// It is [`Self::seal_all`] followed by [`Self::admit_sealed`].
     pub async fn admit_checked(
         &self,
         batch: Vec<Checked>,
     ) -> Vec<Result<(String, crate::Appended), CertificateError>> {
-        let mut out: Vec<Option<Result<(String, crate::Appended), CertificateError>>> =
+        self.admit_sealed(self.seal_all(batch).await).await
+    }
+
+    /// The part of admission that does not depend on which identifiers are taken (steps 9
+    /// and 8): registers the issuer keys used for the first time, gets the holder keys,
+    /// seals the payloads and builds the entries and their side writes. A bulk import
+    /// seals chunk k+1 while chunk k is being appended; uniqueness is decided afterwards,
+    /// by [`Self::admit_sealed`], exactly as if the chunks were admitted one after the
+    /// other. A holder key generated here stays pending (shared by later certificates of
+    /// the holder) until the [`Sealed`] batch is dropped.
+    pub async fn seal_all(&self, batch: Vec<Checked>) -> Sealed<'_> {
+        let mut out: Vec<Option<Result<Ready<'_>, CertificateError>>> =
             (0..batch.len()).map(|_| None).collect();
-        let ids: Vec<String> = batch.iter().map(|c| c.id.clone()).collect();
-        // 7. Unique identifier: not earlier in this batch, not being issued right now,
-        // not in the log.
-        let mut unique: Vec<(usize, InFlight<'_>)> = Vec::with_capacity(batch.len());
-        let mut seen: HashSet<&str> = HashSet::with_capacity(batch.len());
-        for (at, c) in batch.iter().enumerate() {
-            let r = if seen.insert(c.id.as_str()) {
-                self.unique(&c.id)
-            } else {
-                Err(CertificateError::Duplicate)
-            };
-            match r {
-                Ok(guard) => unique.push((at, guard)),
-                Err(e) => out[at] = Some(Err(e)),
-            }
-        }
         // 9. Register the issuer keys used for the first time, each in its own append
         // (before the entries are built, so that a registration is never later, in time
         // or index, than a certificate it signed).
         let mut principals: HashMap<[u8; 32], &Principal> = HashMap::new();
-        for (at, _) in &unique {
-            principals.insert(batch[*at].principal.key_id(), &batch[*at].principal);
+        for c in &batch {
+            principals.insert(c.principal.key_id(), &c.principal);
         }
+        let mut failed: HashMap<[u8; 32], CertificateError> = HashMap::new();
         for (key_id, p) in principals {
             if let Err(e) = self.ensure_registered(p).await {
-                unique.retain(|(at, _)| {
-                    let keep = batch[*at].principal.key_id() != key_id;
-                    if !keep {
-                        out[*at] = Some(Err(e.clone()));
-                    }
-                    keep
-                });
+                failed.insert(key_id, e);
             }
         }
         // 8. Holder keys, sealed payloads, entries and side writes.
         let time = self.clock.now_millis();
-        let mut ready: Vec<Ready<'_>> = Vec::with_capacity(unique.len());
-        for (at, guard) in unique {
-            match self.ready(at, &batch[at], guard, time) {
-                Ok(r) => ready.push(r),
+        for (at, c) in batch.iter().enumerate() {
+            out[at] = Some(match failed.get(&c.principal.key_id()) {
+                Some(e) => Err(e.clone()),
+                None => self.ready(at, c, time),
+            });
+        }
+        Sealed {
+            items: batch
+                .into_iter()
+                .zip(out)
+                .map(|(c, r)| (c.id, r.unwrap_or(Err(CertificateError::Unavailable))))
+                .collect(),
+        }
+    }
+
+    /// Admits a sealed batch: step 7 (the identifier is not earlier in the batch, not
+    /// being issued right now, not in the log), then one append of every certificate that
+    /// passes (step 10). The answers are those of [`Self::admit_checked`].
+    pub async fn admit_sealed(
+        &self,
+        sealed: Sealed<'_>,
+    ) -> Vec<Result<(String, crate::Appended), CertificateError>> {
+        let mut out: Vec<Option<Result<(String, crate::Appended), CertificateError>>> =
+            (0..sealed.items.len()).map(|_| None).collect();
+        let mut ids = Vec::with_capacity(sealed.items.len());
+        let mut candidates = Vec::with_capacity(sealed.items.len());
+        for (at, (id, r)) in sealed.items.into_iter().enumerate() {
+            match r {
+                Ok(ready) => candidates.push(ready),
                 Err(e) => out[at] = Some(Err(e)),
+            }
+            ids.push(id);
+        }
+        // 7. Unique identifier: not earlier in this batch, not being issued right now...
+        let mut reserved: Vec<(Ready<'_>, InFlight<'_>)> = Vec::with_capacity(candidates.len());
+        let mut seen: HashSet<&str> = HashSet::with_capacity(candidates.len());
+        for ready in candidates {
+            let id = ids[ready.at].as_str();
+            let r = if seen.insert(id) {
+                self.reserve(id)
+            } else {
+                Err(CertificateError::Duplicate)
+            };
+            match r {
+                Ok(guard) => reserved.push((ready, guard)),
+                Err(e) => out[ready.at] = Some(Err(e)),
+            }
+        }
+        // ...and not in the log: read after the reservation, all in one read transaction.
+        let mut unique: Vec<Ready<'_>> = Vec::with_capacity(reserved.len());
+        let mut guards: Vec<InFlight<'_>> = Vec::with_capacity(reserved.len());
+        let keys: Vec<[u8; 16]> = reserved
+            .iter()
+            .map(|(r, _)| certificate_key(&ids[r.at]))
+            .collect();
+        let refs: Vec<&[u8]> = keys.iter().map(|k| k.as_slice()).collect();
+        match self.store.get_many(Table::Certificates, &refs) {
+            Ok(found) => {
+                for ((ready, guard), stored) in reserved.into_iter().zip(found) {
+                    match stored {
+                        None => {
+                            unique.push(ready);
+                            guards.push(guard);
+                        }
+                        Some(_) => out[ready.at] = Some(Err(CertificateError::Duplicate)),
+                    }
+                }
+            }
+            Err(e) => {
+                let e = store_err(e);
+                for (ready, _) in reserved {
+                    out[ready.at] = Some(Err(e.clone()));
+                }
             }
         }
         // 10. One append for the batch; if an insert-only key turns out to exist (a race
         // past the checks above), append them one by one so that only that one fails.
-        if !ready.is_empty() {
-            match self.append_ready(&ready).await {
+        if !unique.is_empty() {
+            match self.append_ready(&unique).await {
                 Ok(appended) => {
-                    for (k, r) in ready.iter().enumerate() {
+                    for (k, r) in unique.iter().enumerate() {
                         out[r.at] = Some(Ok((
                             ids[r.at].clone(),
                             crate::Appended {
@@ -331,48 +410,30 @@ impl Certificates {
                         )));
                     }
                 }
-                Err(CertificateError::Duplicate) if ready.len() > 1 => {
-                    for r in &ready {
+                Err(CertificateError::Duplicate) if unique.len() > 1 => {
+                    for r in &unique {
                         let one = self.append_ready(std::slice::from_ref(r)).await;
                         out[r.at] = Some(one.map(|a| (ids[r.at].clone(), a)));
                     }
                 }
                 Err(e) => {
-                    for r in &ready {
+                    for r in &unique {
                         out[r.at] = Some(Err(e.clone()));
                     }
                 }
             }
         }
+        // The identifiers stay reserved until the append is answered.
+        drop(guards);
         // Every place was filled above; an empty one would be a bug, reported as such.
         out.into_iter()
             .map(|o| o.unwrap_or(Err(CertificateError::Unavailable)))
             .collect()
     }
 
-    /// Reserves identifier `id` for the caller and checks that it is not in the log.
-    fn unique(&self, id: &str) -> Result<InFlight<'_>, CertificateError> {
-        let guard = self.reserve(id)?;
-        if self
-            .store
-            .get(Table::Certificates, &certificate_key(id))
-            .map_err(store_err)?
-            .is_some()
-        {
-            return Err(CertificateError::Duplicate);
-        }
-        Ok(guard)
-    }
-
     /// Gets the holder's key, seals the payload and builds the entry and its side writes
     /// (indices relative to the entry) of `c`, whose identifier `guard` holds.
-    fn ready<'a>(
-        &'a self,
-        at: usize,
-        c: &Checked,
-        guard: InFlight<'a>,
-        time: u64,
-    ) -> Result<Ready<'a>, CertificateError> {
+    fn ready(&self, at: usize, c: &Checked, time: u64) -> Result<Ready<'_>, CertificateError> {
         // 8. The holder's key, and the payload sealed under it.
         let (hkey, new_key) = self.holder_key(&c.pseudonym)?;
         // However this issuance ends, a key generated for it leaves the pending map: by
@@ -453,7 +514,6 @@ impl Certificates {
             at,
             entry,
             puts,
-            _guard: guard,
             _pending: pending,
         })
     }

@@ -682,7 +682,17 @@ async fn status_lifecycle() {
     let second = marriage(uscc, "2024000008", holder);
     fx.svc.issue(request(&issuer, &first)).await.unwrap();
     let id = &first.id;
-    let latest = |fx: &Fx| fx.svc.view(id.as_str()).unwrap().latest_index;
+    // `status_now` (what the import reads before signing a status line) agrees with
+    // `view` at every step.
+    let latest = |fx: &Fx| {
+        let v = fx.svc.view(id.as_str()).unwrap();
+        let now = fx.svc.status_now(id.as_str()).unwrap();
+        assert_eq!(
+            (now.status, now.successor.as_deref(), now.latest_index),
+            (v.status, v.successor.as_deref(), v.latest_index)
+        );
+        v.latest_index
+    };
     let change = |st: Status, succ: Option<&CertificateId>, prev: u64| {
         BASE64_STANDARD
             .decode(issuer.status_body(id, st, succ, prev, NOW).statement)
@@ -762,6 +772,7 @@ async fn status_lifecycle() {
         (v.status, v.successor.as_deref()),
         ("superseded", Some(second.id.as_str()))
     );
+    assert_eq!(latest(&fx), v.latest_index);
     assert_eq!(
         fx.svc.current(&holder, MARRIAGE).unwrap().certificate_id,
         second.id.as_str()
@@ -828,8 +839,16 @@ async fn expiry_is_applied_at_lookup() {
     d.valid_until = Some("2027-06-30".into());
     fx.svc.issue(request(&issuer, &d)).await.unwrap();
     assert_eq!(fx.svc.view(d.id.as_str()).unwrap().status, "valid");
+    assert_eq!(fx.svc.status_now(d.id.as_str()).unwrap().status, "valid");
     fx.clock.set(NOW + 200 * 86_400_000);
     assert_eq!(fx.svc.view(d.id.as_str()).unwrap().status, "expired");
+    assert_eq!(fx.svc.status_now(d.id.as_str()).unwrap().status, "expired");
+    assert!(matches!(
+        fx.svc.status_now(
+            "1.2.156.3005.2.11100000PL00000014901.11370200MB00001015.20210000000000.001.T"
+        ),
+        Err(CertificateError::NotFound)
+    ));
     // Reversed validity is refused at issuance.
     fx.clock.set(NOW);
     let mut r = marriage(uscc, "2024000013", citizen(123));
