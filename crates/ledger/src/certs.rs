@@ -529,6 +529,16 @@ fn random<const N: usize>() -> Result<[u8; N], CertificateError> {
 }
 
 impl Certificates {
+    /// The status a record has today: a valid certificate past its end of validity is
+    /// `expired` (validity is read in China's calendar), otherwise the recorded status.
+    fn status_today(&self, rec: &StatusRecord) -> &'static str {
+        let today = china_date(self.clock.now_millis());
+        match rec.status {
+            Status::Valid if rec.valid_until.as_deref().is_some_and(|u| *u < *today) => "expired",
+            s => s.name(),
+        }
+    }
+
     /// A service over `log` (whose store is `store`).
     pub fn new(
         log: Arc<Log>,
@@ -1042,11 +1052,7 @@ impl Certificates {
             .map_err(store_err)?
             .ok_or_else(|| store_err(StoreError::Corrupt("status record missing")))?;
         let (rec, latest) = StatusRecord::decode(&raw).map_err(store_err)?;
-        let today = china_date(self.clock.now_millis());
-        let status = match rec.status {
-            Status::Valid if rec.valid_until.as_deref().is_some_and(|u| *u < *today) => "expired",
-            s => s.name(),
-        };
+        let status = self.status_today(&rec);
         Ok(StatusNow {
             status,
             successor: rec.successor,
@@ -1081,11 +1087,7 @@ impl Certificates {
         };
         let so = SignedSecurityObject::parse(&ci.security_object)
             .map_err(|_| corrupt("security object"))?;
-        let today = china_date(self.clock.now_millis());
-        let status = match rec.status {
-            Status::Valid if rec.valid_until.as_deref().is_some_and(|u| *u < *today) => "expired",
-            s => s.name(),
-        };
+        let status = self.status_today(&rec);
         let object = so.object().clone();
         Ok(Held {
             issued_index: issued,
@@ -1214,11 +1216,7 @@ impl Certificates {
             ReadError::NotFound => CertificateError::NotFound,
             _ => CertificateError::Unavailable,
         })?;
-        let today = china_date(self.clock.now_millis());
-        let status = match rec.status {
-            Status::Valid if rec.valid_until.as_deref().is_some_and(|u| *u < *today) => "expired",
-            s => s.name(),
-        };
+        let status = self.status_today(&rec);
         Ok(CertificateView {
             certificate_id,
             type_code: rec.type_code,
