@@ -7,6 +7,7 @@ use proofless_core::checkpoint::LedgerSigner;
 use proofless_core::entry::{Entry, KeyAction, KeyEvent};
 use proofless_core::keys;
 use proofless_core::pki::TrustAnchor;
+use proofless_ledger::accesses::{self, AccessIndex};
 use proofless_ledger::catalog::Catalog;
 use proofless_ledger::certs::Certificates;
 use proofless_ledger::clock::SystemClock;
@@ -241,6 +242,15 @@ pub(crate) async fn open_ledger(
             Arc::new(SystemClock),
         )
         .with_authority(file.authority.clone());
+        // The holder-access index follows the log from its own files beside the store.
+        let accesses = Arc::new(
+            AccessIndex::open(store.clone(), &data.join(accesses::DIR_NAME))
+                .context("opening the holder-access index")?,
+        );
+        accesses
+            .follow(&log)
+            .context("starting the holder-access index")?;
+        svc = svc.with_access_index(accesses);
         if let Some(w) = &witnessing {
             svc = svc.with_cosigned(w.cosigned());
         }

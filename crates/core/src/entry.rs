@@ -71,6 +71,17 @@ impl EntryKind {
         }
     }
 
+    /// The kind of an entry's canonical bytes, read from its first two bytes without
+    /// decoding the body: an entry is the CBOR array `[kind, body]`, and every kind number
+    /// is below 24, so canonical bytes start `0x82, kind`. `None` for bytes that cannot
+    /// start a valid entry. Only a filter: [`Entry::decode`] still validates what it keeps.
+    pub fn of_bytes(bytes: &[u8]) -> Option<Self> {
+        match bytes {
+            [0x82, code, ..] => Self::from_code(u64::from(*code)),
+            _ => None,
+        }
+    }
+
     /// A stable lowercase name, used in the HTTP API and in metrics.
     pub const fn name(self) -> &'static str {
         match self {
@@ -856,7 +867,26 @@ mod tests {
         for e in entries {
             let enc = e.encode().unwrap();
             assert_eq!(enc.kind(), e.kind());
+            assert_eq!(EntryKind::of_bytes(enc.as_bytes()), Some(e.kind()));
             assert_eq!(Entry::decode(enc.as_bytes()).unwrap(), e);
+        }
+    }
+
+    #[test]
+    fn the_kind_is_read_from_the_first_two_bytes_only() {
+        for code in 1..=7 {
+            let kind = EntryKind::from_code(code).unwrap();
+            assert_eq!(EntryKind::of_bytes(&[0x82, code as u8]), Some(kind));
+        }
+        for bad in [
+            &[][..],
+            &[0x82],
+            &[0x82, 0],
+            &[0x82, 8],
+            &[0x83, 7],
+            &[0x81, 7],
+        ] {
+            assert_eq!(EntryKind::of_bytes(bad), None, "{bad:?}");
         }
     }
 

@@ -578,6 +578,11 @@ impl Certificates {
         self.store.as_ref()
     }
 
+    /// The store, shared.
+    pub fn shared_store(&self) -> Arc<dyn Store> {
+        self.store.clone()
+    }
+
     /// The catalog of types.
     pub fn catalog(&self) -> &Catalog {
         &self.catalog

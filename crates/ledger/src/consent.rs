@@ -18,8 +18,8 @@
 //! * **The code is a bearer secret.** It travels only in request bodies and in the
 //!   channel's response; the log and the store keep its SHA-256.
 //! * **The history comes from the log.** Every `AccessRecorded` entry about a resolved
-//!   holder names the holder's pseudonym and is indexed by it (`Table::HolderAccesses`),
-//!   statutory accesses included.
+//!   holder names the holder's pseudonym, statutory accesses included; the holder-access
+//!   index (`accesses.rs`) follows the log and finds them.
 
 use crate::clock::china_date;
 use crate::log::PendingPut;
@@ -611,23 +611,13 @@ impl Verifications {
     ) -> Result<Vec<AccessRow>, ConsentError> {
         let pseudonym = self.holder_pseudonym(holder)?;
         let store = self.certs.store();
-        let mut indices = Vec::new();
-        let mut after: Option<Vec<u8>> = None;
-        loop {
-            let page = store
-                .scan(Table::HolderAccesses, &pseudonym, after.as_deref(), 1024)
-                .map_err(store_err)?;
-            for (k, _) in &page {
-                let i: [u8; 8] = k[32..]
-                    .try_into()
-                    .map_err(|_| store_err(StoreError::Corrupt("holder access key")))?;
-                indices.push(u64::from_be_bytes(i));
-            }
-            match page.last() {
-                Some((last, _)) if page.len() == 1024 => after = Some(last.clone()),
-                _ => break,
-            }
-        }
+        let indices = self
+            .accesses
+            .accesses(&pseudonym, self.log.latest().size)
+            .map_err(|e| {
+                tracing::error!(error = %e, "could not read the holder-access index");
+                ConsentError::Unavailable
+            })?;
         let mut rows = Vec::new();
         for &index in indices
             .iter()

@@ -25,6 +25,7 @@
 //! byte-for-byte, and the checkpoint it serves always verifies against the stored tree
 //! (checked again at [`Log::open`]).
 
+pub mod accesses;
 pub mod catalog;
 pub mod certs;
 pub mod check;

@@ -285,6 +285,11 @@ impl Log {
         })
     }
 
+    /// The store the log writes to, for views derived from it (the holder-access index).
+    pub fn store(&self) -> Arc<dyn Store> {
+        self.store.clone()
+    }
+
     /// The log's origin (checkpoint key name).
     pub fn origin(&self) -> &str {
         self.verifier.name()

@@ -22,6 +22,7 @@
 //! Requests that fail authentication are refused without an entry: they are nobody's
 //! decision, and recording them would let anyone fill the log.
 
+use crate::accesses::AccessIndex;
 use crate::certs::{CertificateError, Certificates, Held};
 use crate::clock::{Clock, china_date};
 use crate::consent::ConsentState;
@@ -406,6 +407,8 @@ pub struct Verifications {
     /// The latest witness-cosigned checkpoint, when witnesses are configured: tlog-proofs
     /// use it whenever it covers their entry.
     cosigned: Option<Arc<crate::witness::CosignedCheckpoints>>,
+    /// Which access entries are about which holder (derived from the log).
+    pub(crate) accesses: Arc<AccessIndex>,
 }
 
 /// A decision: the results and the consent consumed, or the denial.
@@ -473,6 +476,7 @@ impl Verifications {
         let now_ms = clock.now_millis();
         let now = (now_ms / 1000) as i64;
         let nonces = rebuilt_nonces(certs.store(), log.latest().size, now_ms);
+        let accesses = Arc::new(AccessIndex::in_memory(certs.shared_store()));
         Self {
             log,
             certs,
@@ -485,7 +489,16 @@ impl Verifications {
             authority: None,
             started: now,
             cosigned: None,
+            accesses,
         }
+    }
+
+    /// Reads access histories from `index` (kept on disk and following the log) instead
+    /// of an index built in memory on first use.
+    #[must_use]
+    pub fn with_access_index(mut self, index: Arc<AccessIndex>) -> Self {
+        self.accesses = index;
+        self
     }
 
     /// Proves entries against the latest witness-cosigned checkpoint in `cosigned`
@@ -752,19 +765,9 @@ impl Verifications {
             Unavailable
         })?;
         let bytes = entry.as_bytes().to_vec();
+        // The entry names the holder's pseudonym; the holder-access index follows the log
+        // (`accesses.rs`), so nothing else is written with it.
         let mut puts = Vec::new();
-        if let Some(h) = holder {
-            puts.push(PendingPut {
-                put: Put {
-                    table: Table::HolderAccesses,
-                    key: h.to_vec(),
-                    value: Vec::new(),
-                    mode: PutMode::Insert,
-                },
-                key_index_of: Some(0),
-                index_of: None,
-            });
-        }
         if let Some(c) = &consent {
             puts.extend(c.puts.iter().cloned());
         }

@@ -67,14 +67,11 @@ pub enum Table {
     /// SHA-256 of a consent code → the consent's state record, followed by the index of
     /// its `ConsentGranted` entry.
     Consents,
-    /// Holder pseudonym ‖ index of an `AccessRecorded` entry about that holder → nothing
-    /// (the holder's access history).
-    HolderAccesses,
 }
 
 impl Table {
     /// Every table.
-    pub const ALL: [Table; 9] = [
+    pub const ALL: [Table; 8] = [
         Table::Certificates,
         Table::HolderIndex,
         Table::Status,
@@ -83,7 +80,6 @@ impl Table {
         Table::Keys,
         Table::Policy,
         Table::Consents,
-        Table::HolderAccesses,
     ];
 
     /// A stable name, used as the backend's table name.
@@ -97,7 +93,6 @@ impl Table {
             Table::Keys => "keys",
             Table::Policy => "policy",
             Table::Consents => "consents",
-            Table::HolderAccesses => "holder_accesses",
         }
     }
 }

@@ -45,7 +45,6 @@ pub(crate) fn side(table: Table) -> TableDefinition<'static, &'static [u8], &'st
         Table::Keys => "side_keys",
         Table::Policy => "side_policy",
         Table::Consents => "side_consents",
-        Table::HolderAccesses => "side_holder_accesses",
     })
 }
 

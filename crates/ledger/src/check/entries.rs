@@ -113,15 +113,7 @@ impl Checker<'_> {
                     self.spend(i, &d, ConsentState::Used);
                 }
                 if let Some(h) = a.holder {
-                    let mut key = h.to_vec();
-                    key.extend_from_slice(&i.to_be_bytes());
-                    if self.get(store, Table::HolderAccesses, &key).is_none() {
-                        self.find(
-                            Table::HolderAccesses.name(),
-                            format!("access {i}"),
-                            Problem::Missing("the history row of an access about a holder"),
-                        );
-                    }
+                    self.access_about(i, &h);
                 }
             }
             _ => self.find(

@@ -34,6 +34,7 @@
 //! * Findings carry no personal data: table names, indices, key prefixes (hashes and
 //!   pseudonyms), field *names* and static descriptions, never holder codes or values.
 
+use crate::accesses::{self, RunSummary};
 use crate::consent::ConsentState;
 use proofless_core::checkpoint::LedgerVerifier;
 use proofless_core::keys;
@@ -238,6 +239,10 @@ pub fn check_dir(
             }
         };
         c.layout(&reader);
+        let runs = dir.join(accesses::DIR_NAME);
+        if runs.is_dir() {
+            c.inspect_accesses(&runs);
+        }
         c.run(&reader, progress);
         Ok(())
     }));
@@ -327,7 +332,19 @@ struct Checker<'v> {
     issued: Vec<u64>,
     /// Rows of `certificates` and `holder_index` the entry pass found exactly as expected.
     confirmed: (u64, u64),
+    /// The holder-access runs beside the store, when there are any.
+    accesses: Option<AccessRuns>,
 }
+
+/// The holder-access index's runs, and what the log says each should hold.
+struct AccessRuns {
+    chain: Vec<RunSummary>,
+    /// Per run: the number of accesses about a holder in its span, and their digest sum.
+    expected: Vec<(u64, u128)>,
+}
+
+/// The name findings about the holder-access index are reported under.
+const ACCESS_RUNS: &str = accesses::DIR_NAME;
 
 impl<'v> Checker<'v> {
     fn new(verifier: Option<&'v LedgerVerifier>) -> Self {
@@ -343,7 +360,85 @@ impl<'v> Checker<'v> {
             ledger_key: None,
             issued: Vec::new(),
             confirmed: (0, 0),
+            accesses: None,
         }
+    }
+
+    /// Reads the holder-access runs in `dir` (read only): damaged and stray runs are
+    /// findings; the chain is compared with the log after the entry pass.
+    fn inspect_accesses(&mut self, dir: &Path) {
+        let found = match accesses::inspect(dir) {
+            Ok(found) => found,
+            Err(e) => {
+                self.find(
+                    ACCESS_RUNS,
+                    String::new(),
+                    Problem::Unreadable(e.to_string()),
+                );
+                return;
+            }
+        };
+        for (file, why) in found.damaged {
+            self.find(ACCESS_RUNS, file, Problem::Undecodable(why));
+        }
+        for file in found.stray {
+            self.find(
+                ACCESS_RUNS,
+                file,
+                Problem::Unexpected("a run that does not continue the index"),
+            );
+        }
+        for file in found.leftovers {
+            self.find(
+                ACCESS_RUNS,
+                file,
+                Problem::Unchecked(
+                    "left by an interrupted write or merge; removed at the next start",
+                ),
+            );
+        }
+        self.accesses = Some(AccessRuns {
+            expected: vec![(0, 0); found.chain.len()],
+            chain: found.chain,
+        });
+    }
+
+    /// Counts the access at `i` about `holder` towards the run that covers it.
+    fn access_about(&mut self, i: u64, holder: &[u8; 32]) {
+        let Some(a) = &mut self.accesses else { return };
+        let k = a.chain.partition_point(|r| r.upto <= i);
+        if a.chain.get(k).is_some_and(|r| r.from <= i) {
+            let e = &mut a.expected[k];
+            e.0 += 1;
+            e.1 = e.1.wrapping_add(accesses::row_digest(holder, i));
+        }
+    }
+
+    /// Compares each run with the accesses the log holds in its span.
+    fn finish_accesses(&mut self) {
+        let Some(a) = self.accesses.take() else {
+            return;
+        };
+        let mut rows = 0;
+        for (run, expected) in a.chain.iter().zip(&a.expected) {
+            rows += run.count;
+            if run.upto > self.size {
+                self.find(
+                    ACCESS_RUNS,
+                    run.file.clone(),
+                    Problem::Mismatch("the run covers entries the log does not hold"),
+                );
+            } else if (run.count, run.digest) != *expected {
+                self.find(
+                    ACCESS_RUNS,
+                    run.file.clone(),
+                    Problem::Mismatch(
+                        "the run's rows are not the log's accesses about holders in its span",
+                    ),
+                );
+            }
+        }
+        self.report.summary.rows.insert("holder_accesses", rows);
     }
 
     fn mark_issued(&mut self, i: u64) {
@@ -470,8 +565,7 @@ impl<'v> Checker<'v> {
         self.policy_table(store);
         progress("side tables", 7, total);
         self.consents_table(store);
-        progress("side tables", 8, total);
-        self.scan_all(store, Table::HolderAccesses, Self::holder_access_row);
+        self.finish_accesses();
         progress("side tables", total, total);
     }
 

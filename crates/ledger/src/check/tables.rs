@@ -493,38 +493,6 @@ impl Checker<'_> {
             );
         }
     }
-
-    pub(super) fn holder_access_row(&mut self, store: &dyn Store, k: &[u8], v: &[u8]) {
-        let table = Table::HolderAccesses.name();
-        let (Some((holder, idx)), true) = (k.split_at_checked(32), k.len() == 40) else {
-            self.find(
-                table,
-                short(k),
-                Problem::Undecodable("the key is not pseudonym ‖ index".into()),
-            );
-            return;
-        };
-        let Some(i) = be_index(idx) else { return };
-        let at = format!("access {i}");
-        if !v.is_empty() {
-            self.find(
-                table,
-                at.clone(),
-                Problem::Unexpected("a value in a key-only table"),
-            );
-        }
-        match self.entry_at(store, i) {
-            Some(Entry::AccessRecorded(a))
-                if a.holder.as_ref().map(|h| h.as_slice()) == Some(holder) => {}
-            _ => self.find(
-                table,
-                at,
-                Problem::Mismatch(
-                    "the row does not name an AccessRecorded entry about this holder",
-                ),
-            ),
-        }
-    }
 }
 
 /// `(role, organisation, retired)` of a key record.

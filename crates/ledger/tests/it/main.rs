@@ -1,6 +1,7 @@
 //! Integration tests of the log on the real redb store.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod accesses;
 mod certs;
 mod check;
 

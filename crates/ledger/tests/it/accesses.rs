@@ -1,0 +1,253 @@
+//! The holder-access index follows the log from run files beside the store.
+
+use super::{entry, open};
+use proofless_core::entry::{EncodedEntry, Entry, KeyAction, KeyEvent};
+use proofless_ledger::Log;
+use proofless_ledger::accesses::AccessIndex;
+use proofless_store::{RedbStore, Store};
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+
+const HOLDERS: u8 = 5;
+
+/// Entry `i`: every seventh a key event, every fifth access about no holder, the rest about
+/// holder `i % HOLDERS`.
+fn nth(i: u64) -> (EncodedEntry, Option<[u8; 32]>) {
+    if i % 7 == 3 {
+        let e = Entry::KeyEvent(KeyEvent {
+            time: i,
+            action: KeyAction::Retired,
+            role: "issuer".into(),
+            key_id: [i as u8; 32],
+            certificate: None,
+            organisation: None,
+        });
+        return (e.encode().unwrap(), None);
+    }
+    let holder = (i % 5 != 1).then(|| [(i % u64::from(HOLDERS)) as u8; 32]);
+    let Entry::AccessRecorded(mut a) = Entry::decode(entry(i).as_bytes()).unwrap() else {
+        unreachable!()
+    };
+    a.holder = holder;
+    (Entry::AccessRecorded(a).encode().unwrap(), holder)
+}
+
+/// Appends entries `from..to` one batch each; returns the accesses per holder.
+async fn fill(log: &Log, from: u64, to: u64, want: &mut BTreeMap<[u8; 32], Vec<u64>>) {
+    for i in from..to {
+        let (e, holder) = nth(i);
+        let at = log.append(e).await.unwrap().index;
+        assert_eq!(at, i);
+        if let Some(h) = holder {
+            want.entry(h).or_default().push(i);
+        }
+    }
+}
+
+fn store_of(dir: &Path) -> Arc<dyn Store> {
+    Arc::new(RedbStore::open(dir).unwrap())
+}
+
+fn check(index: &AccessIndex, size: u64, want: &BTreeMap<[u8; 32], Vec<u64>>) {
+    for h in 0..=HOLDERS {
+        let holder = [h; 32];
+        let got = index.accesses(&holder, size).unwrap();
+        let expected: Vec<u64> = want
+            .get(&holder)
+            .map(|v| v.iter().copied().filter(|&i| i < size).collect())
+            .unwrap_or_default();
+        assert_eq!(got, expected, "holder {h} below {size}");
+    }
+}
+
+fn run_files(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    v.sort();
+    v
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn accesses_are_found_in_runs_and_fresh_rows_and_after_a_restart() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (data, runs) = (tmp.path().join("data"), tmp.path().join("runs"));
+    let mut want = BTreeMap::new();
+    {
+        let log = Arc::new(open(&data));
+        fill(&log, 0, 300, &mut want).await;
+        // The log's store is shared with the index, as in `serve`.
+        let index = AccessIndex::open_with(log.store(), &runs, 16).unwrap();
+        index.tick(150).unwrap();
+        check(&index, 150, &want);
+        index.tick(300).unwrap();
+        assert_eq!(index.covered(), 300);
+        check(&index, 300, &want);
+        check(&index, 77, &want);
+        // ~190 rows in runs of 16 rows or more, merged as a binary counter.
+        let files = run_files(&runs);
+        assert!(index.runs() >= 2 && index.runs() <= 5, "{files:?}");
+        assert_eq!(
+            files.len(),
+            index.runs(),
+            "merged runs are removed: {files:?}"
+        );
+    }
+    // A restart keeps the runs and reads the rest from the log.
+    let store = store_of(&data);
+    let index = AccessIndex::open_with(store, &runs, 16).unwrap();
+    let covered = index.covered();
+    assert!(covered > 0 && covered <= 300, "{covered}");
+    check(&index, 300, &want);
+    assert_eq!(index.covered(), 300);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn damaged_partial_and_leftover_runs_are_removed_and_read_again() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let (old, runs) = (tmp.path().join("old"), tmp.path().join("runs"));
+    let mut want = BTreeMap::new();
+    let log = Arc::new(open(&data));
+    fill(&log, 0, 240, &mut want).await;
+    let store = log.store();
+    // An older index (to entry 120) whose runs a newer one has merged: leftovers.
+    AccessIndex::open_with(store.clone(), &old, 8)
+        .unwrap()
+        .tick(120)
+        .unwrap();
+    let index = AccessIndex::open_with(store.clone(), &runs, 8).unwrap();
+    index.tick(240).unwrap();
+    let clean = run_files(&runs);
+    drop(index);
+    for f in run_files(&old) {
+        std::fs::copy(old.join(&f), runs.join(&f)).unwrap();
+    }
+    std::fs::write(
+        runs.join("0000000000000000-00000000000000ff.run.tmp"),
+        b"half",
+    )
+    .unwrap();
+    let index = AccessIndex::open_with(store.clone(), &runs, 8).unwrap();
+    assert_eq!(
+        run_files(&runs),
+        clean,
+        "leftovers and temporary files removed"
+    );
+    assert_eq!(index.covered(), 240);
+    check(&index, 240, &want);
+    drop(index);
+
+    // One flipped byte in the newest run: it is removed, its span read from the log.
+    let newest = runs.join(clean.last().unwrap());
+    let mut bytes = std::fs::read(&newest).unwrap();
+    let at = bytes.len() - 40;
+    bytes[at] ^= 1;
+    std::fs::write(&newest, bytes).unwrap();
+    let index = AccessIndex::open_with(store.clone(), &runs, 8).unwrap();
+    assert!(!newest.exists());
+    assert!(index.covered() < 240);
+    check(&index, 240, &want);
+
+    // A store that lost entries the runs cover (restored from an older copy): the runs
+    // past its end are not trusted.
+    let short = tmp.path().join("short");
+    let small = Arc::new(open(&short));
+    let mut fewer = BTreeMap::new();
+    fill(&small, 0, 100, &mut fewer).await;
+    let index = AccessIndex::open_with(small.store(), &runs, 8).unwrap();
+    assert!(index.covered() <= 100);
+    check(&index, 100, &fewer);
+}
+
+/// A run file with these header values and rows, with a valid checksum.
+fn forged_run(from: u64, upto: u64, rows: &[[u8; 40]]) -> Vec<u8> {
+    use sha2::Digest as _;
+    let mut b = b"PLHAIDX1".to_vec();
+    for v in [from, upto, rows.len() as u64] {
+        b.extend_from_slice(&v.to_be_bytes());
+    }
+    for r in rows {
+        b.extend_from_slice(r);
+    }
+    let sum = sha2::Sha256::digest(&b);
+    b.extend_from_slice(&sum);
+    b
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_offline_check_compares_every_run_with_the_log() {
+    use proofless_ledger::check::{Problem, check_dir};
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let runs = data.join(proofless_ledger::accesses::DIR_NAME);
+    let mut want = BTreeMap::new();
+    {
+        let log = Arc::new(open(&data));
+        fill(&log, 0, 200, &mut want).await;
+        let index = AccessIndex::open_with(log.store(), &runs, 16).unwrap();
+        index.tick(200).unwrap();
+    }
+    let files = run_files(&runs);
+    // The test log's key events retire keys it never registered: the check says so. Only
+    // its findings about the index matter here.
+    let check = || {
+        let mut r = check_dir(&data, None, &mut |_, _, _| {}).unwrap();
+        r.findings.retain(|f| f.table == "holder-accesses");
+        r
+    };
+    let r = check();
+    assert!(r.findings.is_empty(), "{:?}", r.findings);
+    let indexed: u64 = files
+        .iter()
+        .map(|f| (std::fs::metadata(runs.join(f)).unwrap().len() - 64) / 40)
+        .sum();
+    assert!(indexed > 0);
+    assert_eq!(r.summary.rows.get("holder-accesses").copied(), None);
+    assert_eq!(
+        r.summary.rows.get("holder_accesses").copied(),
+        Some(indexed)
+    );
+
+    // A temporary file is expected after a crash: reported, not a failure.
+    std::fs::write(runs.join("x.run.tmp"), b"half").unwrap();
+    let r = check();
+    assert!(r.is_clean(), "{:?}", r.findings);
+    assert_eq!(r.findings.len(), 1, "{:?}", r.findings);
+    assert!(matches!(r.findings[0].problem, Problem::Unchecked(_)));
+    assert_eq!(r.findings[0].key, "x.run.tmp");
+
+    // The first run rewritten with one row moved to another holder, checksum and all.
+    let first = &files[0];
+    let bytes = std::fs::read(runs.join(first)).unwrap();
+    let from = u64::from_be_bytes(bytes[8..16].try_into().unwrap());
+    let upto = u64::from_be_bytes(bytes[16..24].try_into().unwrap());
+    let mut rows: Vec<[u8; 40]> = bytes[32..bytes.len() - 32]
+        .chunks_exact(40)
+        .map(|r| r.try_into().unwrap())
+        .collect();
+    rows[0][..32].copy_from_slice(&[HOLDERS + 1; 32]);
+    rows.sort();
+    std::fs::write(runs.join(first), forged_run(from, upto, &rows)).unwrap();
+    // And a run beyond a gap.
+    let end = files
+        .iter()
+        .map(|f| u64::from_str_radix(&f[17..33], 16).unwrap())
+        .max()
+        .unwrap();
+    let stray = format!("{:016x}-{:016x}.run", end + 5, end + 9);
+    std::fs::write(runs.join(&stray), forged_run(end + 5, end + 9, &[])).unwrap();
+    let r = check();
+    assert!(!r.is_clean());
+    let at = |key: &str| {
+        r.findings
+            .iter()
+            .filter(|f| f.key == key)
+            .map(|f| f.problem.code())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(at(first), ["mismatch"], "{:?}", r.findings);
+    assert_eq!(at(&stray), ["unexpected"], "{:?}", r.findings);
+}
