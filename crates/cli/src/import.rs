@@ -804,6 +804,13 @@ pub(crate) fn run(args: ImportArgs) -> Result<()> {
             bar.clone(),
         )
         .await?;
+        // The holder-access index was told of every batch; write its rows (none, for
+        // certificates) and the span they cover, so the server does not read it again.
+        let size = opened.log.latest().size;
+        let accesses = opened.accesses.clone();
+        tokio::task::spawn_blocking(move || accesses.persist(size))
+            .await?
+            .context("saving the holder-access index")?;
         anyhow::Ok((totals, opened.log.metrics().batches() - before))
     })?;
     drop(rt);

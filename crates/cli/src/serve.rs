@@ -157,6 +157,8 @@ pub(crate) struct Opened {
     pub(crate) verifications: Option<Arc<Verifications>>,
     /// The witness cosignature collector, when witnesses are configured (not started).
     pub(crate) witnessing: Option<Witnessing>,
+    /// The holder-access index, kept in step with the log.
+    pub(crate) accesses: Arc<AccessIndex>,
     pub(crate) data: PathBuf,
 }
 
@@ -190,6 +192,16 @@ pub(crate) async fn open_ledger(
         Log::open(store.clone(), signer.clone(), log_config)
             .with_context(|| format!("opening the log in {}", data.display()))?,
     );
+    // The holder-access index follows the log from its own files beside the store: told of
+    // each batch by the sequencer, reading the log only to catch up (decision 0014).
+    let accesses = Arc::new(
+        AccessIndex::open(store.clone(), &data.join(accesses::DIR_NAME))
+            .context("opening the holder-access index")?,
+    );
+    log.set_follower(accesses.clone());
+    accesses
+        .follow(&log)
+        .context("starting the holder-access index")?;
     if !genesis_entries.is_empty() {
         // One atomic batch: a crash cannot leave a log that has only part of it.
         let encoded = genesis_entries
@@ -241,16 +253,8 @@ pub(crate) async fn open_ledger(
             signer,
             Arc::new(SystemClock),
         )
-        .with_authority(file.authority.clone());
-        // The holder-access index follows the log from its own files beside the store.
-        let accesses = Arc::new(
-            AccessIndex::open(store.clone(), &data.join(accesses::DIR_NAME))
-                .context("opening the holder-access index")?,
-        );
-        accesses
-            .follow(&log)
-            .context("starting the holder-access index")?;
-        svc = svc.with_access_index(accesses);
+        .with_authority(file.authority.clone())
+        .with_access_index(accesses.clone());
         if let Some(w) = &witnessing {
             svc = svc.with_cosigned(w.cosigned());
         }
@@ -261,6 +265,7 @@ pub(crate) async fn open_ledger(
         certificates,
         verifications,
         witnessing,
+        accesses,
         data,
     })
 }
@@ -342,6 +347,7 @@ pub(crate) fn run(args: ServeArgs) -> Result<()> {
             verifications,
             witnessing,
             data,
+            ..
         } = opened;
         let listener = tokio::net::TcpListener::bind(listen)
             .await

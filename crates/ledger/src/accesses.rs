@@ -8,12 +8,18 @@
 //! log a little behind and writes sorted runs, sequentially.
 //!
 //! # How it follows the log
-//! * `covered` is the log size below which every access entry is indexed. [`AccessIndex::catch_up`]
-//!   reads the entries from `covered` to a size from the store, keeps the holder pseudonym
-//!   and index of each `AccessRecorded` that names a holder, and advances `covered`.
-//!   A follower thread ([`AccessIndex::follow`]) does this every few milliseconds, and every
-//!   history read first catches up to the log size it was asked at, so it misses nothing
-//!   that was acknowledged before it.
+//! * `covered` is the log size below which every access entry is indexed.
+//! * **In step:** the index is the log's [`Follower`](crate::Follower). The sequencer
+//!   tells it of each committed batch, before answering any writer in it, with the notes the
+//!   verification service attached (the holder of each access entry): the rows are added in
+//!   memory and `covered` moves to the batch's end. Nothing is read.
+//! * **Catching up** (after a start, or a batch it was not told of): [`AccessIndex::catch_up`]
+//!   reads the entries from `covered` from the store, keeps the pseudonym and index of each
+//!   `AccessRecorded` that names a holder (only those entries are decoded), and advances
+//!   `covered`. Batches committed meanwhile wait as pending notes and are applied, not read,
+//!   when `covered` reaches them. A follower thread ([`AccessIndex::follow`]) does this
+//!   every few milliseconds, and every history read first catches up to the log size it was
+//!   asked at, so it misses nothing that was acknowledged before it.
 //! * New rows collect in memory. At [`AccessIndex::flush_at`] rows (or after
 //!   [`FLUSH_SPAN`] entries without enough accesses), they are sorted and written as one
 //!   **run** file, `fsync`ed and renamed into place; runs are merged pairwise in the
@@ -313,6 +319,44 @@ struct View {
     frozen: Arc<Vec<Row>>,
     /// Rows not yet in a run, in log order.
     fresh: Vec<Row>,
+    /// Batches the sequencer committed beyond `covered` (while the index was catching up):
+    /// start → (end, rows). Applied when `covered` reaches them, instead of reading the log.
+    pending: std::collections::BTreeMap<u64, (u64, Vec<Row>)>,
+}
+
+/// Most batches kept in `pending`; beyond that they are dropped and read from the log.
+const MAX_PENDING: usize = 65_536;
+
+impl View {
+    /// Applies the pending batches that continue `covered`, and drops those it has passed.
+    fn apply_pending(&mut self) {
+        while let Some((end, rows)) = self.pending.remove(&self.covered) {
+            self.fresh.extend(rows);
+            self.covered = end;
+        }
+        if self
+            .pending
+            .keys()
+            .next()
+            .is_some_and(|&k| k < self.covered)
+        {
+            self.pending = self.pending.split_off(&self.covered);
+        }
+    }
+}
+
+impl crate::Follower for AccessIndex {
+    fn committed(&self, start: u64, end: u64, notes: &[(u64, [u8; 32])]) {
+        let rows = notes.iter().map(|(i, h)| row(h, *i));
+        let mut v = lock(&self.view);
+        if v.covered == start {
+            v.fresh.extend(rows);
+            v.covered = end;
+            v.apply_pending();
+        } else if start > v.covered && v.pending.len() < MAX_PENDING {
+            v.pending.insert(start, (end, rows.collect()));
+        }
+    }
 }
 
 /// The holder-access index (see the module documentation).
@@ -404,6 +448,7 @@ impl AccessIndex {
                 runs: chain.into_iter().map(|(r, _)| Arc::new(r)).collect(),
                 frozen: Arc::default(),
                 fresh: Vec::new(),
+                pending: Default::default(),
             }),
         })
     }
@@ -426,12 +471,22 @@ impl AccessIndex {
     /// Indexes the log's access entries up to `size` (a size the log has published), and
     /// writes a run when enough rows have collected.
     pub fn catch_up(&self, size: u64) -> Result<(), IndexError> {
-        let _work = lock(&self.work);
-        let mut covered = lock(&self.view).covered;
-        let started = covered;
+        let started = self.covered();
         let mut logged = std::time::Instant::now();
-        while covered < size {
-            let end = size.min(covered + CHUNK);
+        loop {
+            // One chunk at a time, so that a long catch-up (the first start on a large log)
+            // lets reads and the sequencer's notes in between.
+            let _work = lock(&self.work);
+            let (covered, stop) = {
+                let mut v = lock(&self.view);
+                v.apply_pending();
+                let next = v.pending.keys().next().copied().unwrap_or(u64::MAX);
+                (v.covered, size.min(next))
+            };
+            if covered >= size {
+                return Ok(());
+            }
+            let end = stop.min(covered + CHUNK);
             let entries = self.store.entries(covered, end)?;
             let mut found = Vec::new();
             for (i, raw) in (covered..end).zip(&entries) {
@@ -447,27 +502,37 @@ impl AccessIndex {
                     _ => return Err(IndexError::Entry(i)),
                 }
             }
-            let flush = {
+            {
                 let mut v = lock(&self.view);
-                v.fresh.extend(found);
-                v.covered = end;
-                let from = v.runs.last().map_or(0, |r| r.upto);
-                v.fresh.len() >= self.flush_at || end - from >= FLUSH_SPAN
-            };
-            covered = end;
-            if flush && self.dir.is_some() {
-                self.flush()?;
+                // Only the sequencer's notes move `covered` while `work` is held, and only
+                // from where it was: then what was read is already in.
+                if v.covered == covered {
+                    v.fresh.extend(found);
+                    v.covered = end;
+                }
             }
             if logged.elapsed().as_secs() >= 5 {
                 logged = std::time::Instant::now();
                 tracing::info!(
-                    indexed = covered - started,
-                    remaining = size - covered,
+                    indexed = end - started,
+                    remaining = size.saturating_sub(end),
                     "holder-access index catching up with the log"
                 );
             }
         }
-        Ok(())
+    }
+
+    /// Writes the rows in memory as a run if there are enough of them, or if the entries
+    /// they cover span [`FLUSH_SPAN`] (or any, with `always`).
+    fn flush_if_due(&self, always: bool) -> Result<(), IndexError> {
+        let _work = lock(&self.work);
+        let due = {
+            let v = lock(&self.view);
+            let from = v.runs.last().map_or(0, |r| r.upto);
+            v.covered > from
+                && (always || v.fresh.len() >= self.flush_at || v.covered - from >= FLUSH_SPAN)
+        };
+        if due { self.flush() } else { Ok(()) }
     }
 
     /// Writes the rows in memory as the next run (the caller holds `work`).
@@ -537,9 +602,19 @@ impl AccessIndex {
         }
     }
 
-    /// Catches up to `size`, then merges (what the follower does each time).
+    /// Catches up to `size`, writes a run when one is due, then merges (what the follower
+    /// thread does each time).
     pub fn tick(&self, size: u64) -> Result<(), IndexError> {
         self.catch_up(size)?;
+        self.flush_if_due(false)?;
+        self.merge()
+    }
+
+    /// Catches up to `size` and writes every row in memory as a run, so that the next
+    /// start reads nothing again (after a bulk import).
+    pub fn persist(&self, size: u64) -> Result<(), IndexError> {
+        self.catch_up(size)?;
+        self.flush_if_due(true)?;
         self.merge()
     }
 

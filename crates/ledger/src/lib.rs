@@ -41,8 +41,8 @@ pub mod verify;
 pub mod witness;
 
 pub use log::{
-    AppendError, Appended, EntryWithProof, Log, LogConfig, OpenError, PendingPut, Published,
-    ReadError,
+    AppendError, Appended, EntryWithProof, Follower, Log, LogConfig, OpenError, PendingPut,
+    Published, ReadError,
 };
 pub use metrics::LogMetrics;
 pub use proofless_core::entry::EncodedEntry;

@@ -69,6 +69,19 @@ impl PendingPut {
     }
 }
 
+/// A view derived from the log that the sequencer keeps in step (the holder-access index):
+/// told of every committed batch, in log order, before any writer in it is answered. It
+/// runs on the sequencer thread, so it must only update memory.
+pub trait Follower: Send + Sync {
+    /// Entries `start..end` are durable. `notes` are the 32-byte notes their writers
+    /// attached ([`Log::append_noted`]), each with the index of the entry it is about, in
+    /// index order.
+    fn committed(&self, start: u64, end: u64, notes: &[(u64, [u8; 32])]);
+}
+
+/// Where the sequencer finds the follower (set after the log is open).
+pub(crate) type FollowerSlot = Arc<std::sync::Mutex<Option<Arc<dyn Follower>>>>;
+
 /// A signed checkpoint the log has published.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Published {
@@ -165,6 +178,7 @@ pub struct Log {
     published: watch::Receiver<Arc<Published>>,
     metrics: LogMetrics,
     announced: Arc<AtomicUsize>,
+    follower: FollowerSlot,
 }
 
 /// A writer's announcement that it will append soon ([`Log::announce`]); withdrawn when
@@ -254,6 +268,7 @@ impl Log {
         let metrics = LogMetrics::default();
         metrics.tree_size.set(size as i64);
         let announced = Arc::new(AtomicUsize::new(0));
+        let follower = FollowerSlot::default();
         let (ptx, prx) = watch::channel(Arc::new(published));
         let (tx, rx) = mpsc::channel(config.queue.max(1));
         let seq = Sequencer {
@@ -269,6 +284,7 @@ impl Log {
             announced: announced.clone(),
             published: ptx,
             metrics: metrics.clone(),
+            follower: follower.clone(),
         };
         let thread = std::thread::Builder::new()
             .name("proofless-sequencer".into())
@@ -282,7 +298,16 @@ impl Log {
             published: prx,
             metrics,
             announced,
+            follower,
         })
+    }
+
+    /// Tells `follower` of every batch committed from now on (replacing any earlier one).
+    pub fn set_follower(&self, follower: Arc<dyn Follower>) {
+        *self
+            .follower
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(follower);
     }
 
     /// The store the log writes to, for views derived from it (the holder-access index).
@@ -350,6 +375,19 @@ impl Log {
         entries: Vec<EncodedEntry>,
         puts: Vec<PendingPut>,
     ) -> Result<Appended, AppendError> {
+        self.append_noted(announced, entries, puts, Vec::new())
+            .await
+    }
+
+    /// [`Log::append_announced`] with notes for the [`Follower`]: `(k, note)` is about the
+    /// `k`-th entry.
+    pub async fn append_noted(
+        &self,
+        announced: Option<Announced>,
+        entries: Vec<EncodedEntry>,
+        puts: Vec<PendingPut>,
+        notes: Vec<(usize, [u8; 32])>,
+    ) -> Result<Appended, AppendError> {
         if entries.is_empty() {
             return Err(AppendError::Empty);
         }
@@ -358,6 +396,7 @@ impl Log {
         tx.send(Job {
             entries: entries.into_iter().map(EncodedEntry::into_bytes).collect(),
             puts,
+            notes,
             reply,
         })
         .await

@@ -1,6 +1,6 @@
 //! The sequencer thread: group commit, integration and checkpoint signing in one step.
 
-use crate::log::{AppendError, Appended, PendingPut, Published};
+use crate::log::{AppendError, Appended, FollowerSlot, PendingPut, Published};
 use crate::metrics::LogMetrics;
 use proofless_core::checkpoint::LedgerSigner;
 use proofless_core::merkle::Hash;
@@ -24,6 +24,8 @@ enum Failure {
 pub(crate) struct Job {
     pub(crate) entries: Vec<Vec<u8>>,
     pub(crate) puts: Vec<PendingPut>,
+    /// Notes for the follower: `(k, note)` is about the job's `k`-th entry.
+    pub(crate) notes: Vec<(usize, [u8; 32])>,
     /// Receives the index of the job's first entry and the covering checkpoint.
     pub(crate) reply: oneshot::Sender<Result<Appended, AppendError>>,
 }
@@ -48,6 +50,7 @@ pub(crate) struct Sequencer {
     pub(crate) announced: Arc<std::sync::atomic::AtomicUsize>,
     pub(crate) published: watch::Sender<Arc<Published>>,
     pub(crate) metrics: LogMetrics,
+    pub(crate) follower: FollowerSlot,
 }
 
 /// Reads hashes from the batch cache, falling back to the store.
@@ -160,6 +163,20 @@ impl Sequencer {
     fn succeed(&mut self, jobs: Vec<Job>, published: &Arc<Published>) {
         let appended: u64 = jobs.iter().map(|j| j.entries.len() as u64).sum();
         let mut index = self.size;
+        let follower = self
+            .follower
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        if let Some(f) = follower {
+            let mut notes = Vec::new();
+            let mut at = index;
+            for job in &jobs {
+                notes.extend(job.notes.iter().map(|(k, n)| (at + *k as u64, *n)));
+                at += job.entries.len() as u64;
+            }
+            f.committed(index, published.size, &notes);
+        }
         self.size = published.size;
         self.metrics.appended.inc_by(appended);
         self.metrics.batches.inc();

@@ -766,14 +766,15 @@ impl Verifications {
         })?;
         let bytes = entry.as_bytes().to_vec();
         // The entry names the holder's pseudonym; the holder-access index follows the log
-        // (`accesses.rs`), so nothing else is written with it.
+        // (`accesses.rs`), told of the holder by the note, so nothing else is written.
         let mut puts = Vec::new();
         if let Some(c) = &consent {
             puts.extend(c.puts.iter().cloned());
         }
+        let notes = holder.map(|h| (0, h)).into_iter().collect();
         let appended = self
             .log
-            .append_announced(Some(announced), vec![entry], puts)
+            .append_noted(Some(announced), vec![entry], puts, notes)
             .await
             .map_err(|e| {
                 if !matches!(e, AppendError::Duplicate) {

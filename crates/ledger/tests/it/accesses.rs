@@ -2,9 +2,9 @@
 
 use super::{entry, open};
 use proofless_core::entry::{EncodedEntry, Entry, KeyAction, KeyEvent};
-use proofless_ledger::Log;
 use proofless_ledger::accesses::AccessIndex;
-use proofless_store::{RedbStore, Store};
+use proofless_ledger::{Log, LogConfig};
+use proofless_store::{Batch, Pairs, RedbStore, Store, StoreError, Table};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
@@ -250,4 +250,110 @@ async fn the_offline_check_compares_every_run_with_the_log() {
     };
     assert_eq!(at(first), ["mismatch"], "{:?}", r.findings);
     assert_eq!(at(&stray), ["unexpected"], "{:?}", r.findings);
+}
+
+/// A store that counts the entry reads made through it.
+struct Counting {
+    inner: Arc<dyn Store>,
+    reads: std::sync::atomic::AtomicU64,
+}
+
+impl Store for Counting {
+    fn size(&self) -> Result<u64, StoreError> {
+        self.inner.size()
+    }
+    fn hash_count(&self) -> Result<u64, StoreError> {
+        self.inner.hash_count()
+    }
+    fn append(&self, batch: Batch<'_>) -> Result<(), StoreError> {
+        self.inner.append(batch)
+    }
+    fn entries(&self, start: u64, end: u64) -> Result<Vec<Vec<u8>>, StoreError> {
+        self.reads
+            .fetch_add(end - start, std::sync::atomic::Ordering::Relaxed);
+        self.inner.entries(start, end)
+    }
+    fn hashes(&self, indexes: &[u64]) -> Result<Vec<[u8; 32]>, StoreError> {
+        self.inner.hashes(indexes)
+    }
+    fn checkpoint(&self) -> Result<Option<Vec<u8>>, StoreError> {
+        self.inner.checkpoint()
+    }
+    fn get(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        self.inner.get(table, key)
+    }
+    fn scan(
+        &self,
+        table: Table,
+        prefix: &[u8],
+        after: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<Pairs, StoreError> {
+        self.inner.scan(table, prefix, after, limit)
+    }
+    fn delete(&self, table: Table, key: &[u8]) -> Result<bool, StoreError> {
+        self.inner.delete(table, key)
+    }
+}
+
+/// Appends entries `from..to`, the accesses about a holder with the note the verification
+/// service attaches.
+async fn fill_noted(log: &Log, from: u64, to: u64, want: &mut BTreeMap<[u8; 32], Vec<u64>>) {
+    for i in from..to {
+        let (e, holder) = nth(i);
+        let notes = holder.map(|h| (0, h)).into_iter().collect();
+        let at = log
+            .append_noted(None, vec![e], Vec::new(), notes)
+            .await
+            .unwrap()
+            .index;
+        assert_eq!(at, i);
+        if let Some(h) = holder {
+            want.entry(h).or_default().push(i);
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sequencer_keeps_the_index_in_step_without_reading_the_log() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (data, runs) = (tmp.path().join("data"), tmp.path().join("runs"));
+    let counting = Arc::new(Counting {
+        inner: store_of(&data),
+        reads: 0.into(),
+    });
+    let reads = || counting.reads.load(std::sync::atomic::Ordering::Relaxed);
+    let log = Log::open(counting.clone(), super::signer(), LogConfig::default()).unwrap();
+    let mut want = BTreeMap::new();
+    fill(&log, 0, 60, &mut want).await;
+
+    // Opened behind the log: the batches committed meanwhile wait as pending notes, and
+    // only the gap before them is read.
+    let index = Arc::new(AccessIndex::open_with(counting.clone(), &runs, 16).unwrap());
+    log.set_follower(index.clone());
+    fill_noted(&log, 60, 200, &mut want).await;
+    assert_eq!(index.covered(), 0);
+    let before = reads();
+    index.tick(200).unwrap();
+    assert_eq!(reads() - before, 60, "only entries 0..60 are read");
+    assert_eq!(index.covered(), 200);
+    check(&index, 200, &want);
+
+    // In step: each batch moves the index as it commits; nothing is read.
+    fill_noted(&log, 200, 400, &mut want).await;
+    assert_eq!(index.covered(), 400);
+    let before = reads();
+    index.tick(400).unwrap();
+    check(&index, 400, &want);
+    assert_eq!(reads(), before, "nothing read from the log");
+    let again = AccessIndex::open_with(counting.clone(), &runs, 16).unwrap();
+    assert_eq!(
+        again.covered(),
+        400,
+        "rows from notes are written as runs too"
+    );
+
+    // What the notes built is what the log says.
+    let fresh = AccessIndex::in_memory(counting.clone());
+    check(&fresh, 400, &want);
 }
