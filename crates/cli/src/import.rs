@@ -24,7 +24,7 @@
 //! different certificate under an identifier already used is reported as an error.
 
 use crate::config::write_durably;
-use crate::serve::{Opened, init_tracing, load_config, open_ledger};
+use crate::serve::{Opened, init_tracing, load_config, open_ledger, save_access_index};
 use anyhow::{Context, Result, bail};
 use base64::{Engine, prelude::BASE64_STANDARD};
 use clap::Args;
@@ -804,13 +804,8 @@ pub(crate) fn run(args: ImportArgs) -> Result<()> {
             bar.clone(),
         )
         .await?;
-        // The holder-access index was told of every batch; write its rows (none, for
-        // certificates) and the span they cover, so the server does not read it again.
-        let size = opened.log.latest().size;
-        let accesses = opened.accesses.clone();
-        tokio::task::spawn_blocking(move || accesses.persist(size))
-            .await?
-            .context("saving the holder-access index")?;
+        // The holder-access index was told of every batch: save the span it covers.
+        save_access_index(&opened).await?;
         anyhow::Ok((totals, opened.log.metrics().batches() - before))
     })?;
     drop(rt);

@@ -270,6 +270,16 @@ pub(crate) async fn open_ledger(
     })
 }
 
+/// Writes the holder-access index's rows and the span they cover to its files, so that the
+/// next start reads nothing again (after a bulk import).
+pub(crate) async fn save_access_index(opened: &Opened) -> Result<()> {
+    let size = opened.log.latest().size;
+    let accesses = opened.accesses.clone();
+    tokio::task::spawn_blocking(move || accesses.persist(size))
+        .await?
+        .context("saving the holder-access index")
+}
+
 /// Loads demo data for `holders` holders into a ledger that has no certificate yet.
 async fn load_sample(opened: &Opened, keys: &Path, holders: u64) -> Result<()> {
     let Some(svc) = &opened.certificates else {
@@ -294,6 +304,7 @@ async fn load_sample(opened: &Opened, keys: &Path, holders: u64) -> Result<()> {
         hidden,
     )
     .await?;
+    save_access_index(opened).await?;
     tracing::info!(
         holders,
         lines,

@@ -158,6 +158,20 @@ fn import_reports_bad_lines_resumes_and_never_imports_twice() {
     assert!(text(&o).contains("imported 4"), "{}", text(&o));
     assert!(text(&o).contains("skipped 1"), "{}", text(&o));
     assert!(text(&o).contains("2 errors"), "{}", text(&o));
+    // The holder-access index was saved to the end of the log: the server reads none of
+    // the imported entries again.
+    let size = {
+        use proofless_store::Store as _;
+        proofless_store::RedbStore::open(&data)
+            .unwrap()
+            .size()
+            .unwrap()
+    };
+    let runs: Vec<String> = std::fs::read_dir(data.join("holder-accesses"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert_eq!(runs, [format!("{:016x}-{size:016x}.run", 0)], "{runs:?}");
     let errors = std::fs::read_to_string(format!("{}.errors.jsonl", input.display())).unwrap();
     let rows: Vec<serde_json::Value> = errors
         .lines()
