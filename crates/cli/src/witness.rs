@@ -5,8 +5,8 @@
 //!
 //! 1. the body must parse (`old <size>`, proof lines, an empty line, a checkpoint note),
 //!    else **400**;
-//! 2. the checkpoint's origin must be a configured log and carry a valid signature by that
-//!    log's key, else **403**;
+//! 2. the checkpoint's origin must be a configured log, else **404**, and the checkpoint
+//!    must carry a valid signature by that log's key, else **403** (C2SP `tlog-witness`);
 //! 3. `old` must equal the size this witness last cosigned for that log (0 before the
 //!    first), else **409** with `Content-Type: text/x.tlog.size` and that size as body;
 //! 4. the checkpoint may not be smaller than `old` (a rollback), else **400**;
@@ -122,9 +122,12 @@ enum AddError {
     /// 400: the body is malformed.
     #[error("malformed request: {0}")]
     Malformed(#[from] RequestError),
-    /// 403: unknown log, or no valid signature by its key.
-    #[error("the checkpoint is not signed by a known log")]
-    UnknownLog,
+    /// 404: the origin is not a log this witness knows.
+    #[error("this witness does not witness this log")]
+    UnknownOrigin,
+    /// 403: no valid signature by the log's key.
+    #[error("the checkpoint is not signed by the log's key")]
+    NotSigned,
     /// 409: `old` is not the size this witness knows.
     #[error("old size does not match")]
     Conflict(u64),
@@ -143,7 +146,8 @@ impl IntoResponse for AddError {
     fn into_response(self) -> Response {
         let status = match &self {
             AddError::Malformed(_) | AddError::Rollback => StatusCode::BAD_REQUEST,
-            AddError::UnknownLog => StatusCode::FORBIDDEN,
+            AddError::UnknownOrigin => StatusCode::NOT_FOUND,
+            AddError::NotSigned => StatusCode::FORBIDDEN,
             AddError::Conflict(size) => {
                 let mut r = (StatusCode::CONFLICT, format!("{size}\n")).into_response();
                 r.headers_mut().insert(
@@ -210,13 +214,13 @@ async fn add_checkpoint(State(w): State<Arc<Witness>>, body: Bytes) -> Result<Re
         .and_then(|t| t.split_once('\n'))
         .map(|(o, _)| o.to_owned())
         .ok_or(AddError::Malformed(RequestError::Checkpoint))?;
-    let log = w.logs.get(&origin).ok_or(AddError::UnknownLog)?.clone();
+    let log = w.logs.get(&origin).ok_or(AddError::UnknownOrigin)?.clone();
     let cp = log
         .verifier
         .verify_checkpoint(&req.checkpoint)
         .map_err(|e| match e {
             CheckpointError::Malformed => AddError::Malformed(RequestError::Checkpoint),
-            _ => AddError::UnknownLog,
+            _ => AddError::NotSigned,
         })?;
     let mut view = log.view.lock().await;
     let (known_size, known_root) = match *view {

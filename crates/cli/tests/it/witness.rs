@@ -126,10 +126,10 @@ fn witness_checks_consistency_refuses_bad_input_and_remembers_its_view() {
     // Garbage and malformed bodies: 400.
     assert_eq!(post(&w.url, b"garbage").0, 400);
     assert_eq!(post(&w.url, b"old 0\n\nnot a checkpoint\n").0, 400);
-    // A checkpoint of an unknown log, or of this origin under another key: 403.
+    // A checkpoint of an unknown log: 404; of this origin under another key: 403 (C2SP).
     let foreign = LedgerSigner::from_seed("other.example/log", [3; 32]).unwrap();
     let foreign_cp = foreign.sign_checkpoint(3, tree.root_at(3).unwrap());
-    assert_eq!(post(&w.url, &request(0, vec![], foreign_cp)).0, 403);
+    assert_eq!(post(&w.url, &request(0, vec![], foreign_cp)).0, 404);
     let impostor = LedgerSigner::from_seed(ORIGIN, [4; 32]).unwrap();
     let impostor_cp = impostor.sign_checkpoint(3, tree.root_at(3).unwrap());
     assert_eq!(post(&w.url, &request(0, vec![], impostor_cp)).0, 403);
