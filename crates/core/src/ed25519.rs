@@ -78,16 +78,14 @@ pub fn verify_strict_all(items: &[Signed<'_>], seed: &[u8; 32]) -> Vec<bool> {
     let mut ok = vec![false; items.len()];
     // Keys, each tested once: (bytes, point) of the keys fit for the batch.
     let mut keys: Vec<([u8; 32], Option<EdwardsPoint>)> = Vec::new();
+    let mut slots: std::collections::HashMap<[u8; 32], usize> = std::collections::HashMap::new();
     let mut batch: Vec<Candidate> = Vec::with_capacity(items.len());
     for (i, it) in items.iter().enumerate() {
         let key = *it.key.as_bytes();
-        let slot = match keys.iter().position(|(k, _)| *k == key) {
-            Some(p) => p,
-            None => {
-                keys.push((key, fit_key(it.key)));
-                keys.len() - 1
-            }
-        };
+        let slot = *slots.entry(key).or_insert_with(|| {
+            keys.push((key, fit_key(it.key)));
+            keys.len() - 1
+        });
         match (keys[slot].1, candidate(it, slot, i)) {
             (Some(_), Some(c)) => batch.push(c),
             _ => ok[i] = it.strict(),
