@@ -43,6 +43,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// Lines per chunk by default (`--chunk`; also `serve --sample-holders`).
+pub(crate) const DEFAULT_CHUNK: usize = 8192;
 /// Arguments of `import`.
 #[derive(Debug, Args)]
 pub(crate) struct ImportArgs {
@@ -66,7 +68,7 @@ pub(crate) struct ImportArgs {
     /// keys per certificate; at 7.7 million certificates 9 min 18 s instead of 11 min 2 s,
     /// for ~1,930 instead of ~1,910 bytes per certificate at rest (both under 2 KiB;
     /// docs/PERFORMANCE.md).
-    #[arg(long, default_value_t = 8192)]
+    #[arg(long, default_value_t = DEFAULT_CHUNK)]
     chunk: usize,
     /// Resume state (default: `<input>.import-state.json`).
     #[arg(long)]

@@ -298,7 +298,7 @@ async fn load_sample(opened: &Opened, keys: &Path, holders: u64) -> Result<()> {
         &file,
         issuers,
         std::thread::available_parallelism().map_or(1, usize::from),
-        2048,
+        crate::import::DEFAULT_CHUNK,
         &opened.data.join("sample.import-state.json"),
         &opened.data.join("sample.errors.jsonl"),
         hidden,
