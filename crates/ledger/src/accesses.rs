@@ -64,7 +64,7 @@ pub const FOLLOW_EVERY: std::time::Duration = std::time::Duration::from_millis(2
 pub const DIR_NAME: &str = "holder-accesses";
 
 const MAGIC: &[u8; 8] = b"PLHAIDX1";
-const HEADER: u64 = 32;
+const HEADER: u64 = 64;
 const ROW: u64 = 40;
 const TRAILER: u64 = 32;
 /// Entries read from the store at a time while catching up.
@@ -126,6 +126,8 @@ struct Run {
     from: u64,
     upto: u64,
     count: u64,
+    /// The log's tree root at size `upto`: ties the run to the log it was built from.
+    root: [u8; 32],
     file: File,
     path: PathBuf,
 }
@@ -139,15 +141,14 @@ impl Run {
     /// `fsync`, rename, `fsync` of the directory.
     fn write(
         dir: &Path,
-        from: u64,
-        upto: u64,
+        (from, upto, root): (u64, u64, [u8; 32]),
         count: u64,
         rows: impl Iterator<Item = io::Result<Row>>,
     ) -> Result<Run, IndexError> {
         let name = run_name(from, upto);
         let path = dir.join(&name);
         let tmp = dir.join(format!("{name}.tmp"));
-        let written = (|| -> io::Result<()> {
+        let written = (|| -> io::Result<File> {
             let file = File::create(&tmp)?;
             let mut w = BufWriter::with_capacity(1 << 20, &file);
             let mut h = Sha256::new();
@@ -156,6 +157,7 @@ impl Run {
             header[8..16].copy_from_slice(&from.to_be_bytes());
             header[16..24].copy_from_slice(&upto.to_be_bytes());
             header[24..32].copy_from_slice(&count.to_be_bytes());
+            header[32..64].copy_from_slice(&root);
             h.update(header);
             w.write_all(&header)?;
             let mut n = 0u64;
@@ -173,20 +175,26 @@ impl Run {
             drop(w);
             file.sync_all()?;
             fs::rename(&tmp, &path)?;
-            File::open(dir)?.sync_all()
+            File::open(dir)?.sync_all()?;
+            File::open(&path)
         })();
-        if let Err(e) = written {
-            let _ = fs::remove_file(&tmp);
-            return Err(io_at(&path)(e));
+        match written {
+            Ok(file) => Ok(Run {
+                from,
+                upto,
+                count,
+                root,
+                file,
+                path,
+            }),
+            Err(e) => {
+                // Neither file may outlive a failed write: a run the index does not hold
+                // would be taken for part of it at the next start.
+                let _ = fs::remove_file(&tmp);
+                let _ = fs::remove_file(&path);
+                Err(io_at(&path)(e))
+            }
         }
-        let file = File::open(&path).map_err(io_at(&path))?;
-        Ok(Run {
-            from,
-            upto,
-            count,
-            file,
-            path,
-        })
     }
 
     /// Opens and checks a run file: header, name, length, order, range and checksum.
@@ -202,6 +210,8 @@ impl Run {
             return Err("not a run file".into());
         }
         let (from, upto, count) = (be(&header[8..]), be(&header[16..]), be(&header[24..]));
+        let mut root = [0u8; 32];
+        root.copy_from_slice(&header[32..64]);
         if path.file_name().and_then(|n| n.to_str()) != Some(run_name(from, upto).as_str()) {
             return Err("its name does not match its header".into());
         }
@@ -238,6 +248,7 @@ impl Run {
             from,
             upto,
             count,
+            root,
             file,
             path: path.to_path_buf(),
         };
@@ -426,13 +437,16 @@ impl AccessIndex {
             tracing::warn!(file = %path.display(), %why, "holder-access run removed; its span is read again from the log");
             remove(path);
         }
-        let (chain, rest) = select(listed.runs, size);
+        let store_ref = store.as_ref();
+        let (chain, rest) = select(listed.runs, |r| {
+            r.upto <= size && tree_root(store_ref, r.upto).is_ok_and(|root| root == r.root)
+        });
         for (run, _) in rest {
             if !chain
                 .iter()
                 .any(|(c, _)| c.from <= run.from && run.upto <= c.upto)
             {
-                tracing::warn!(file = %run.path.display(), "holder-access run does not continue the index; removed");
+                tracing::warn!(file = %run.path.display(), "holder-access run does not continue the index, or was built from another log; removed");
             }
             remove(&run.path);
         }
@@ -472,6 +486,9 @@ impl AccessIndex {
     /// writes a run when enough rows have collected.
     pub fn catch_up(&self, size: u64) -> Result<(), IndexError> {
         let started = self.covered();
+        if started >= size {
+            return Ok(());
+        }
         let mut logged = std::time::Instant::now();
         loop {
             // One chunk at a time, so that a long catch-up (the first start on a large log)
@@ -540,22 +557,31 @@ impl AccessIndex {
         let Some(dir) = &self.dir else {
             return Ok(());
         };
-        let (from, upto, rows) = {
-            let mut v = lock(&self.view);
-            let from = v.runs.last().map_or(0, |r| r.upto);
-            let mut rows = std::mem::take(&mut v.fresh);
-            rows.sort_unstable();
-            let rows = Arc::new(rows);
-            v.frozen = rows.clone();
-            (from, v.covered, rows)
+        // Sorted outside the lock: the sequencer's notes only append to `fresh`, so its first
+        // `n` rows are still the ones copied here when the sorted copy replaces them.
+        let (from, upto, mut rows) = {
+            let v = lock(&self.view);
+            (
+                v.runs.last().map_or(0, |r| r.upto),
+                v.covered,
+                v.fresh.clone(),
+            )
         };
-        let written = Run::write(
-            dir,
-            from,
-            upto,
-            rows.len() as u64,
-            rows.iter().map(|r| Ok(*r)),
-        );
+        rows.sort_unstable();
+        let rows = Arc::new(rows);
+        {
+            let mut v = lock(&self.view);
+            v.fresh.drain(..rows.len());
+            v.frozen = rows.clone();
+        }
+        let written = tree_root(self.store.as_ref(), upto).and_then(|root| {
+            Run::write(
+                dir,
+                (from, upto, root),
+                rows.len() as u64,
+                rows.iter().map(|r| Ok(*r)),
+            )
+        });
         let mut v = lock(&self.view);
         match written {
             Ok(run) => {
@@ -588,7 +614,12 @@ impl AccessIndex {
                 }
                 (v.runs[n - 2].clone(), v.runs[n - 1].clone())
             };
-            let merged = Run::write(dir, a.from, b.upto, a.count + b.count, merged(&a, &b))?;
+            let merged = Run::write(
+                dir,
+                (a.from, b.upto, b.root),
+                a.count + b.count,
+                merged(&a, &b),
+            )?;
             {
                 let mut v = lock(&self.view);
                 // Flushes only push at the end, so `a` and `b` are still next to each other.
@@ -738,13 +769,13 @@ fn list(dir: &Path, digest: bool) -> io::Result<Listing> {
 type Runs = Vec<(Run, u128)>;
 
 /// Splits runs into the chain the index uses (from entry 0, contiguous, longest first among
-/// runs that start together, within the log's `size`) and the rest.
-fn select(mut runs: Runs, size: u64) -> (Runs, Runs) {
+/// runs that start together, each one that `fits` the log) and the rest.
+fn select(mut runs: Runs, fits: impl Fn(&Run) -> bool) -> (Runs, Runs) {
     runs.sort_by_key(|(r, _)| (r.from, std::cmp::Reverse(r.upto)));
     let (mut chain, mut rest) = (Vec::new(), Vec::new());
     let mut end = 0;
     for (run, sum) in runs {
-        if run.from == end && run.upto > run.from && run.upto <= size {
+        if run.from == end && run.upto > run.from && fits(&run) {
             end = run.upto;
             chain.push((run, sum));
         } else {
@@ -752,6 +783,13 @@ fn select(mut runs: Runs, size: u64) -> (Runs, Runs) {
         }
     }
     (chain, rest)
+}
+
+/// The log's tree root at `size`, from the hashes the store holds.
+fn tree_root(store: &dyn Store, size: u64) -> Result<[u8; 32], IndexError> {
+    tlog_tiles::tree_hash(size, &crate::log::StoreReader(store))
+        .map(|h| h.0)
+        .map_err(|_| IndexError::Store(StoreError::Corrupt("tree hashes are missing")))
 }
 
 /// One row's share of a run's digest: the first 16 bytes of SHA-256 of the row, as a
@@ -781,6 +819,8 @@ pub struct RunSummary {
     pub count: u64,
     /// [`row_digest`] summed over its rows.
     pub digest: u128,
+    /// The log's tree root at `upto` when the run was written.
+    pub root: [u8; 32],
 }
 
 /// What a run directory holds, read only (for `proofless check`; nothing is removed).
@@ -795,16 +835,20 @@ pub struct Inspection {
     pub leftovers: Vec<String>,
     /// Runs that do not continue the chain (a gap before them).
     pub stray: Vec<String>,
+    /// Runs that reach past the log's end (the store is older than the index): removed at
+    /// the next start.
+    pub past_end: Vec<String>,
 }
 
-/// Inspects the run directory `dir` (see [`Inspection`]).
-pub fn inspect(dir: &Path) -> io::Result<Inspection> {
+/// Inspects the run directory `dir` beside a log of `size` entries (see [`Inspection`]).
+/// Roots are not compared here: see [`root_matches`].
+pub fn inspect(dir: &Path, size: u64) -> io::Result<Inspection> {
     let listed = list(dir, true)?;
     let name = |p: &Path| {
         p.file_name()
             .map_or_else(String::new, |n| n.to_string_lossy().into_owned())
     };
-    let (chain, rest) = select(listed.runs, u64::MAX);
+    let (chain, rest) = select(listed.runs, |r| r.upto <= size);
     let chain: Vec<RunSummary> = chain
         .into_iter()
         .map(|(r, digest)| RunSummary {
@@ -813,6 +857,7 @@ pub fn inspect(dir: &Path) -> io::Result<Inspection> {
             upto: r.upto,
             count: r.count,
             digest,
+            root: r.root,
         })
         .collect();
     let end = chain.last().map_or(0, |r| r.upto);
@@ -825,16 +870,26 @@ pub fn inspect(dir: &Path) -> io::Result<Inspection> {
             .collect(),
         leftovers: listed.temporary.iter().map(|p| name(p)).collect(),
         stray: Vec::new(),
+        past_end: Vec::new(),
     };
     for (run, _) in rest {
-        if run.upto <= end {
+        if run.upto > size {
+            out.past_end.push(name(&run.path));
+        } else if run.upto <= end {
             out.leftovers.push(name(&run.path));
         } else {
             out.stray.push(name(&run.path));
         }
     }
+    out.past_end.sort();
     out.damaged.sort();
     out.leftovers.sort();
     out.stray.sort();
     Ok(out)
+}
+
+/// Whether `run` was built from the log in `store`: its root is the log's tree root at its
+/// end.
+pub fn root_matches(store: &dyn Store, run: &RunSummary) -> bool {
+    tree_root(store, run.upto).is_ok_and(|root| root == run.root)
 }

@@ -635,6 +635,11 @@ impl Verifications {
                     "indexed entry is not an access",
                 )));
             };
+            if a.holder != Some(pseudonym) {
+                return Err(store_err(StoreError::Corrupt(
+                    "indexed access is about another holder",
+                )));
+            }
             let scenario = self.rules.get(&a.scenario);
             rows.push(AccessRow {
                 index,

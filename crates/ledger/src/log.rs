@@ -212,7 +212,7 @@ impl Drop for Log {
 }
 
 /// Reads stored hashes for the tlog algorithms.
-struct StoreReader<'a>(&'a dyn Store);
+pub(crate) struct StoreReader<'a>(pub(crate) &'a dyn Store);
 
 impl HashReader for StoreReader<'_> {
     fn read_hashes(&self, indexes: &[u64]) -> Result<Vec<Hash>, tlog_tiles::Error> {
@@ -375,12 +375,13 @@ impl Log {
         entries: Vec<EncodedEntry>,
         puts: Vec<PendingPut>,
     ) -> Result<Appended, AppendError> {
-        self.append_noted(announced, entries, puts, Vec::new())
-            .await
+        self.submit(announced, entries, puts, None).await
     }
 
-    /// [`Log::append_announced`] with notes for the [`Follower`]: `(k, note)` is about the
-    /// `k`-th entry.
+    /// [`Log::append_announced`] with the complete notes for the [`Follower`] about these
+    /// entries (none is a complete answer too): `(k, note)` is about the `k`-th entry. A
+    /// batch with an `AccessRecorded` entry appended without notes is not passed to the
+    /// follower at all, which then reads it from the log.
     pub async fn append_noted(
         &self,
         announced: Option<Announced>,
@@ -388,15 +389,31 @@ impl Log {
         puts: Vec<PendingPut>,
         notes: Vec<(usize, [u8; 32])>,
     ) -> Result<Appended, AppendError> {
+        self.submit(announced, entries, puts, Some(notes)).await
+    }
+
+    async fn submit(
+        &self,
+        announced: Option<Announced>,
+        entries: Vec<EncodedEntry>,
+        puts: Vec<PendingPut>,
+        notes: Option<Vec<(usize, [u8; 32])>>,
+    ) -> Result<Appended, AppendError> {
         if entries.is_empty() {
             return Err(AppendError::Empty);
         }
+        // Entries appended without notes may include accesses the follower must read.
+        let unnoted_access = notes.is_none()
+            && entries
+                .iter()
+                .any(|e| e.kind() == proofless_core::entry::EntryKind::AccessRecorded);
         let (reply, rx) = oneshot::channel();
         let tx = self.tx.as_ref().ok_or(AppendError::Closed)?;
         tx.send(Job {
             entries: entries.into_iter().map(EncodedEntry::into_bytes).collect(),
             puts,
-            notes,
+            notes: notes.unwrap_or_default(),
+            unnoted_access,
             reply,
         })
         .await

@@ -26,6 +26,9 @@ pub(crate) struct Job {
     pub(crate) puts: Vec<PendingPut>,
     /// Notes for the follower: `(k, note)` is about the job's `k`-th entry.
     pub(crate) notes: Vec<(usize, [u8; 32])>,
+    /// The job has an `AccessRecorded` entry but no notes: the follower must not take
+    /// this batch from the notes, and reads it from the log instead.
+    pub(crate) unnoted_access: bool,
     /// Receives the index of the job's first entry and the covering checkpoint.
     pub(crate) reply: oneshot::Sender<Result<Appended, AppendError>>,
 }
@@ -168,7 +171,7 @@ impl Sequencer {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clone();
-        if let Some(f) = follower {
+        if let Some(f) = follower.filter(|_| !jobs.iter().any(|j| j.unnoted_access)) {
             let mut notes = Vec::new();
             let mut at = index;
             for job in &jobs {

@@ -477,6 +477,7 @@ impl Verifications {
         let now = (now_ms / 1000) as i64;
         let nonces = rebuilt_nonces(certs.store(), log.latest().size, now_ms);
         let accesses = Arc::new(AccessIndex::in_memory(certs.shared_store()));
+        log.set_follower(accesses.clone());
         Self {
             log,
             certs,
@@ -493,10 +494,11 @@ impl Verifications {
         }
     }
 
-    /// Reads access histories from `index` (kept on disk and following the log) instead
-    /// of an index built in memory on first use.
+    /// Reads access histories from `index` (kept on disk beside the store) instead of an
+    /// index built in memory, and makes it the log's follower.
     #[must_use]
     pub fn with_access_index(mut self, index: Arc<AccessIndex>) -> Self {
+        self.log.set_follower(index.clone());
         self.accesses = index;
         self
     }

@@ -35,8 +35,19 @@ fn nth(i: u64) -> (EncodedEntry, Option<[u8; 32]>) {
 
 /// Appends entries `from..to` one batch each; returns the accesses per holder.
 async fn fill(log: &Log, from: u64, to: u64, want: &mut BTreeMap<[u8; 32], Vec<u64>>) {
+    fill_shifted(log, from, to, 0, want).await;
+}
+
+/// [`fill`], with entry `i` written as `nth(i + shift)` would be: another log.
+async fn fill_shifted(
+    log: &Log,
+    from: u64,
+    to: u64,
+    shift: u64,
+    want: &mut BTreeMap<[u8; 32], Vec<u64>>,
+) {
     for i in from..to {
-        let (e, holder) = nth(i);
+        let (e, holder) = nth(i + shift);
         let at = log.append(e).await.unwrap().index;
         assert_eq!(at, i);
         if let Some(h) = holder {
@@ -150,25 +161,40 @@ async fn damaged_partial_and_leftover_runs_are_removed_and_read_again() {
     assert!(!newest.exists());
     assert!(index.covered() < 240);
     check(&index, 240, &want);
+    index.tick(240).unwrap();
+    drop(index);
 
-    // A store that lost entries the runs cover (restored from an older copy): the runs
-    // past its end are not trusted.
-    let short = tmp.path().join("short");
-    let small = Arc::new(open(&short));
+    // The same log, shorter (a store restored from an older copy): the runs within it are
+    // kept, those past its end removed.
+    let short = Arc::new(open(&tmp.path().join("short")));
     let mut fewer = BTreeMap::new();
-    fill(&small, 0, 100, &mut fewer).await;
-    let index = AccessIndex::open_with(small.store(), &runs, 8).unwrap();
+    fill(&short, 0, 100, &mut fewer).await;
+    let upto = |f: &String| u64::from_str_radix(&f[17..33], 16).unwrap();
+    assert!(run_files(&runs).iter().any(|f| upto(f) > 100));
+    let index = AccessIndex::open_with(short.store(), &runs, 8).unwrap();
     assert!(index.covered() <= 100);
+    assert!(run_files(&runs).iter().all(|f| upto(f) <= 100));
     check(&index, 100, &fewer);
+    drop(index);
+
+    // Another log of the same length: its tree roots differ, so no run is trusted.
+    let other = Arc::new(open(&tmp.path().join("other")));
+    let mut theirs = BTreeMap::new();
+    fill_shifted(&other, 0, 100, 1, &mut theirs).await;
+    let index = AccessIndex::open_with(other.store(), &runs, 8).unwrap();
+    assert_eq!(index.covered(), 0);
+    assert!(run_files(&runs).is_empty());
+    check(&index, 100, &theirs);
 }
 
 /// A run file with these header values and rows, with a valid checksum.
-fn forged_run(from: u64, upto: u64, rows: &[[u8; 40]]) -> Vec<u8> {
+fn forged_run(from: u64, upto: u64, root: &[u8], rows: &[[u8; 40]]) -> Vec<u8> {
     use sha2::Digest as _;
     let mut b = b"PLHAIDX1".to_vec();
     for v in [from, upto, rows.len() as u64] {
         b.extend_from_slice(&v.to_be_bytes());
     }
+    b.extend_from_slice(root);
     for r in rows {
         b.extend_from_slice(r);
     }
@@ -187,8 +213,9 @@ async fn the_offline_check_compares_every_run_with_the_log() {
     {
         let log = Arc::new(open(&data));
         fill(&log, 0, 200, &mut want).await;
+        // Indexed to 150 of the 200 entries: the rest is not a finding.
         let index = AccessIndex::open_with(log.store(), &runs, 16).unwrap();
-        index.tick(200).unwrap();
+        index.tick(150).unwrap();
     }
     let files = run_files(&runs);
     // The test log's key events retire keys it never registered: the check says so. Only
@@ -202,10 +229,9 @@ async fn the_offline_check_compares_every_run_with_the_log() {
     assert!(r.findings.is_empty(), "{:?}", r.findings);
     let indexed: u64 = files
         .iter()
-        .map(|f| (std::fs::metadata(runs.join(f)).unwrap().len() - 64) / 40)
+        .map(|f| (std::fs::metadata(runs.join(f)).unwrap().len() - 96) / 40)
         .sum();
     assert!(indexed > 0);
-    assert_eq!(r.summary.rows.get("holder-accesses").copied(), None);
     assert_eq!(
         r.summary.rows.get("holder_accesses").copied(),
         Some(indexed)
@@ -224,21 +250,30 @@ async fn the_offline_check_compares_every_run_with_the_log() {
     let bytes = std::fs::read(runs.join(first)).unwrap();
     let from = u64::from_be_bytes(bytes[8..16].try_into().unwrap());
     let upto = u64::from_be_bytes(bytes[16..24].try_into().unwrap());
-    let mut rows: Vec<[u8; 40]> = bytes[32..bytes.len() - 32]
+    let mut rows: Vec<[u8; 40]> = bytes[64..bytes.len() - 32]
         .chunks_exact(40)
         .map(|r| r.try_into().unwrap())
         .collect();
     rows[0][..32].copy_from_slice(&[HOLDERS + 1; 32]);
     rows.sort();
-    std::fs::write(runs.join(first), forged_run(from, upto, &rows)).unwrap();
-    // And a run beyond a gap.
+    std::fs::write(
+        runs.join(first),
+        forged_run(from, upto, &bytes[32..64], &rows),
+    )
+    .unwrap();
+    // A run beyond a gap, and one past the log's end (left by a longer log).
     let end = files
         .iter()
         .map(|f| u64::from_str_radix(&f[17..33], 16).unwrap())
         .max()
         .unwrap();
-    let stray = format!("{:016x}-{:016x}.run", end + 5, end + 9);
-    std::fs::write(runs.join(&stray), forged_run(end + 5, end + 9, &[])).unwrap();
+    assert!(end < 190, "{files:?}");
+    let forge = |from: u64, upto: u64| {
+        let name = format!("{from:016x}-{upto:016x}.run");
+        std::fs::write(runs.join(&name), forged_run(from, upto, &[0; 32], &[])).unwrap();
+        name
+    };
+    let (stray, past) = (forge(end + 5, end + 9), forge(205, 209));
     let r = check();
     assert!(!r.is_clean());
     let at = |key: &str| {
@@ -250,6 +285,7 @@ async fn the_offline_check_compares_every_run_with_the_log() {
     };
     assert_eq!(at(first), ["mismatch"], "{:?}", r.findings);
     assert_eq!(at(&stray), ["unexpected"], "{:?}", r.findings);
+    assert_eq!(at(&past), ["unchecked"], "{:?}", r.findings);
 }
 
 /// A store that counts the entry reads made through it.
@@ -353,7 +389,45 @@ async fn the_sequencer_keeps_the_index_in_step_without_reading_the_log() {
         "rows from notes are written as runs too"
     );
 
-    // What the notes built is what the log says.
-    let fresh = AccessIndex::in_memory(counting.clone());
-    check(&fresh, 400, &want);
+    // An access appended without its note: the batch is not taken from the notes, so the
+    // index reads it from the log.
+    fill(&log, 400, 420, &mut want).await;
+    assert_eq!(index.covered(), 400);
+    let before = reads();
+    index.tick(420).unwrap();
+    // The batches of key events (no access) came with their empty notes and wait as
+    // pending; only the batches of accesses are read.
+    let accesses = (400..420u64).filter(|i| i % 7 != 3).count() as u64;
+    assert_eq!(reads() - before, accesses);
+    check(&index, 420, &want);
+
+    // What the notes built is what an index built from the log alone says.
+    let from_log = AccessIndex::in_memory(counting.clone());
+    for h in 0..=HOLDERS {
+        assert_eq!(
+            index.accesses(&[h; 32], 420).unwrap(),
+            from_log.accesses(&[h; 32], 420).unwrap()
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_follower_thread_catches_up_alone() {
+    let tmp = tempfile::tempdir().unwrap();
+    let log = Arc::new(open(&tmp.path().join("data")));
+    let mut want = BTreeMap::new();
+    fill(&log, 0, 100, &mut want).await;
+    let index =
+        Arc::new(AccessIndex::open_with(log.store(), &tmp.path().join("runs"), 16).unwrap());
+    index.follow(&log).unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while index.covered() < 100 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the follower did not catch up"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert!(index.runs() >= 1, "and wrote runs");
+    check(&index, 100, &want);
 }
