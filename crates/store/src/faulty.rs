@@ -1,16 +1,18 @@
 //! A store whose appends fail on demand, for testing that callers fail closed.
 //!
 //! It wraps any [`Store`]; while [`Faulty::fail`] is set, every [`Store::append`] returns
-//! [`StoreError::Backend`] without touching the inner store. Reads pass through.
+//! [`StoreError::Backend`] without touching the inner store. Reads pass through, and the
+//! entries read are counted, for tests that a path reads nothing.
 
 use crate::{Batch, Pairs, Store, StoreError, Table};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 /// A [`Store`] whose appends fail while [`Faulty::set_failing`] is on.
 #[derive(Debug)]
 pub struct Faulty<S> {
     inner: S,
     fail: AtomicBool,
+    entries_read: AtomicU64,
 }
 
 impl<S: Store> Faulty<S> {
@@ -19,7 +21,13 @@ impl<S: Store> Faulty<S> {
         Self {
             inner,
             fail: AtomicBool::new(false),
+            entries_read: AtomicU64::new(0),
         }
+    }
+
+    /// How many entries [`Store::entries`] has returned so far.
+    pub fn entries_read(&self) -> u64 {
+        self.entries_read.load(Ordering::SeqCst)
     }
 
     /// Makes appends fail (`true`) or pass through (`false`).
@@ -47,7 +55,10 @@ impl<S: Store> Store for Faulty<S> {
         self.inner.append(batch)
     }
     fn entries(&self, start: u64, end: u64) -> Result<Vec<Vec<u8>>, StoreError> {
-        self.inner.entries(start, end)
+        let read = self.inner.entries(start, end)?;
+        self.entries_read
+            .fetch_add(read.len() as u64, Ordering::SeqCst);
+        Ok(read)
     }
     fn hashes(&self, indexes: &[u64]) -> Result<Vec<[u8; 32]>, StoreError> {
         self.inner.hashes(indexes)

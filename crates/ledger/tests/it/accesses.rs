@@ -4,7 +4,7 @@ use super::{entry, open};
 use proofless_core::entry::{EncodedEntry, Entry, KeyAction, KeyEvent};
 use proofless_ledger::accesses::AccessIndex;
 use proofless_ledger::{Log, LogConfig};
-use proofless_store::{Batch, Pairs, RedbStore, Store, StoreError, Table};
+use proofless_store::{Faulty, RedbStore, Store};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
@@ -288,50 +288,6 @@ async fn the_offline_check_compares_every_run_with_the_log() {
     assert_eq!(at(&past), ["unchecked"], "{:?}", r.findings);
 }
 
-/// A store that counts the entry reads made through it.
-struct Counting {
-    inner: Arc<dyn Store>,
-    reads: std::sync::atomic::AtomicU64,
-}
-
-impl Store for Counting {
-    fn size(&self) -> Result<u64, StoreError> {
-        self.inner.size()
-    }
-    fn hash_count(&self) -> Result<u64, StoreError> {
-        self.inner.hash_count()
-    }
-    fn append(&self, batch: Batch<'_>) -> Result<(), StoreError> {
-        self.inner.append(batch)
-    }
-    fn entries(&self, start: u64, end: u64) -> Result<Vec<Vec<u8>>, StoreError> {
-        self.reads
-            .fetch_add(end - start, std::sync::atomic::Ordering::Relaxed);
-        self.inner.entries(start, end)
-    }
-    fn hashes(&self, indexes: &[u64]) -> Result<Vec<[u8; 32]>, StoreError> {
-        self.inner.hashes(indexes)
-    }
-    fn checkpoint(&self) -> Result<Option<Vec<u8>>, StoreError> {
-        self.inner.checkpoint()
-    }
-    fn get(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-        self.inner.get(table, key)
-    }
-    fn scan(
-        &self,
-        table: Table,
-        prefix: &[u8],
-        after: Option<&[u8]>,
-        limit: usize,
-    ) -> Result<Pairs, StoreError> {
-        self.inner.scan(table, prefix, after, limit)
-    }
-    fn delete(&self, table: Table, key: &[u8]) -> Result<bool, StoreError> {
-        self.inner.delete(table, key)
-    }
-}
-
 /// Appends entries `from..to`, the accesses about a holder with the note the verification
 /// service attaches.
 async fn fill_noted(log: &Log, from: u64, to: u64, want: &mut BTreeMap<[u8; 32], Vec<u64>>) {
@@ -354,11 +310,8 @@ async fn fill_noted(log: &Log, from: u64, to: u64, want: &mut BTreeMap<[u8; 32],
 async fn the_sequencer_keeps_the_index_in_step_without_reading_the_log() {
     let tmp = tempfile::tempdir().unwrap();
     let (data, runs) = (tmp.path().join("data"), tmp.path().join("runs"));
-    let counting = Arc::new(Counting {
-        inner: store_of(&data),
-        reads: 0.into(),
-    });
-    let reads = || counting.reads.load(std::sync::atomic::Ordering::Relaxed);
+    let counting = Arc::new(Faulty::new(RedbStore::open(&data).unwrap()));
+    let reads = || counting.entries_read();
     let log = Log::open(counting.clone(), super::signer(), LogConfig::default()).unwrap();
     let mut want = BTreeMap::new();
     fill(&log, 0, 60, &mut want).await;
