@@ -136,8 +136,8 @@ fn baselines() -> Result<()> {
     while i < total {
         let mut tx = db.begin_write()?;
         tx.set_durability(Durability::Immediate)?;
-        // The same commit mode as the store: two-phase commit with quick repair.
-        tx.set_quick_repair(true);
+        // The same commit mode as the store: two-phase commit, no quick repair.
+        tx.set_two_phase_commit(true);
         {
             let mut table = tx.open_table(T)?;
             for _ in 0..4096 {

@@ -61,8 +61,8 @@ fn limits(c: &mut Criterion) {
         b.iter(|| {
             let mut tx = db.begin_write().unwrap();
             tx.set_durability(Durability::Immediate).unwrap();
-            // The same commit mode as the store: two-phase commit with quick repair.
-            tx.set_quick_repair(true);
+            // The same commit mode as the store: two-phase commit, no quick repair.
+            tx.set_two_phase_commit(true);
             {
                 let mut t = tx.open_table(T).unwrap();
                 for _ in 0..4096 {
