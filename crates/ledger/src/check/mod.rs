@@ -334,6 +334,9 @@ struct Checker<'v> {
     confirmed: (u64, u64),
     /// The holder-access runs beside the store, when there are any.
     accesses: Option<AccessRuns>,
+    /// Each redb table's row count as redb stores it (`side_<table>` → rows), compared
+    /// with the rows the scans find.
+    stored_rows: HashMap<String, u64>,
 }
 
 /// The holder-access index's runs, and what the log says each should hold.
@@ -361,6 +364,31 @@ impl<'v> Checker<'v> {
             issued: Vec::new(),
             confirmed: (0, 0),
             accesses: None,
+            stored_rows: HashMap::new(),
+        }
+    }
+
+    /// Compares each side table's stored row count (redb keeps one per table) with the rows
+    /// its scan found: a damaged count changes what redb reports and nothing else.
+    fn stored_counts(&mut self) {
+        for table in Table::ALL {
+            let Some(&stored) = self.stored_rows.get(&format!("side_{}", table.name())) else {
+                continue;
+            };
+            let scanned = self
+                .report
+                .summary
+                .rows
+                .get(table.name())
+                .copied()
+                .unwrap_or(0);
+            if stored != scanned {
+                self.find(
+                    table.name(),
+                    String::new(),
+                    Problem::Mismatch("the table's stored row count differs from its rows"),
+                );
+            }
         }
     }
 
@@ -492,6 +520,7 @@ impl<'v> Checker<'v> {
                 return;
             }
         };
+        self.stored_rows = tables.iter().map(|t| (t.name.clone(), t.rows)).collect();
         let rows = |name: &str| tables.iter().find(|t| t.name == name).map(|t| t.rows);
         let known: Vec<String> = ["entries", "hashes", "meta"]
             .into_iter()
@@ -577,6 +606,7 @@ impl<'v> Checker<'v> {
         self.policy_table(store);
         progress("side tables", 7, total);
         self.consents_table(store);
+        self.stored_counts();
         self.finish_accesses(store);
         progress("side tables", total, total);
     }
