@@ -559,6 +559,13 @@ impl<'v> Checker<'v> {
         }
         match reader.meta_keys() {
             Ok(keys) => {
+                if rows("meta").is_some_and(|r| r != keys.len() as u64) {
+                    self.find(
+                        "meta",
+                        String::new(),
+                        Problem::Mismatch("the table's stored row count differs from its rows"),
+                    );
+                }
                 for k in keys {
                     if !["size", "hashes", "checkpoint"].contains(&k.as_str()) {
                         self.find(
