@@ -368,6 +368,16 @@ impl<'v> Checker<'v> {
         }
     }
 
+    /// The rows the scans of `table` found so far.
+    fn rows_seen(&self, table: Table) -> u64 {
+        self.report
+            .summary
+            .rows
+            .get(table.name())
+            .copied()
+            .unwrap_or(0)
+    }
+
     /// Compares each side table's stored row count (redb keeps one per table) with the rows
     /// its scan found: a damaged count changes what redb reports and nothing else.
     fn stored_counts(&mut self) {
@@ -375,14 +385,7 @@ impl<'v> Checker<'v> {
             let Some(&stored) = self.stored_rows.get(&format!("side_{}", table.name())) else {
                 continue;
             };
-            let scanned = self
-                .report
-                .summary
-                .rows
-                .get(table.name())
-                .copied()
-                .unwrap_or(0);
-            if stored != scanned {
+            if stored != self.rows_seen(table) {
                 self.find(
                     table.name(),
                     String::new(),

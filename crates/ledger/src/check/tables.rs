@@ -224,13 +224,7 @@ impl Checker<'_> {
         full: fn(&mut Self, &dyn Store, &[u8], &[u8]),
     ) {
         self.scan_all(store, table, |_, _, _, _| {});
-        let rows = self
-            .report
-            .summary
-            .rows
-            .get(table.name())
-            .copied()
-            .unwrap_or(0);
+        let rows = self.rows_seen(table);
         if rows != confirmed {
             self.scan_all(store, table, full);
             self.report.summary.rows.insert(table.name(), rows);
