@@ -20,7 +20,7 @@
 //!   when `covered` reaches them. A follower thread ([`AccessIndex::follow`]) does this
 //!   every few milliseconds, and every history read first catches up to the log size it was
 //!   asked at, so it misses nothing that was acknowledged before it.
-//! * New rows collect in memory. At [`AccessIndex::flush_at`] rows (or after
+//! * New rows collect in memory. At [`DEFAULT_FLUSH_AT`] rows (or after
 //!   [`FLUSH_SPAN`] entries without enough accesses), they are sorted and written as one
 //!   **run** file, `fsync`ed and renamed into place; runs are merged pairwise in the
 //!   background while the older of the two newest runs has no more rows than the newer
@@ -467,11 +467,6 @@ impl AccessIndex {
         })
     }
 
-    /// Rows in memory that are written out as one run.
-    pub fn flush_at(&self) -> usize {
-        self.flush_at
-    }
-
     /// The log size below which every access is indexed.
     pub fn covered(&self) -> u64 {
         lock(&self.view).covered
@@ -482,8 +477,9 @@ impl AccessIndex {
         lock(&self.view).runs.len()
     }
 
-    /// Indexes the log's access entries up to `size` (a size the log has published), and
-    /// writes a run when enough rows have collected.
+    /// Indexes the log's access entries up to `size` (a size the log has published), in
+    /// memory: applies the pending notes, and reads from the log only what no note covers.
+    /// Runs are written by [`AccessIndex::tick`] and [`AccessIndex::persist`].
     pub fn catch_up(&self, size: u64) -> Result<(), IndexError> {
         let started = self.covered();
         if started >= size {
@@ -600,7 +596,7 @@ impl AccessIndex {
     }
 
     /// Merges the two newest runs while the older has no more rows than the newer.
-    pub fn merge(&self) -> Result<(), IndexError> {
+    fn merge(&self) -> Result<(), IndexError> {
         let Some(dir) = &self.dir else {
             return Ok(());
         };
